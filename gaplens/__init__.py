@@ -1,0 +1,14 @@
+"""gaplens: audit image classifiers.
+
+What does a model look at, can those explanations be trusted, what do its units respond to,
+and where, and why, does it stop generalizing?
+
+>>> import gaplens
+>>> model = gaplens.load_model("path/to/checkpoint")  # doctest: +SKIP
+"""
+
+from gaplens.core.errors import GaplensError
+from gaplens.core.model import Classifier, load_model, save_checkpoint
+
+__version__ = "0.1.0"
+__all__ = ["Classifier", "GaplensError", "load_model", "save_checkpoint", "__version__"]

@@ -1,0 +1,195 @@
+"""The ``gaplens`` command: one sub-command per capability, each calling one public function.
+
+Exit codes: 0 success; 2 bad arguments (usage errors, bad specs, unknown names); 1 failures
+(unreadable data, malformed checkpoints). User mistakes print one ``error: ...`` line, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gaplens.core.errors import GaplensError, InputError, LayerNotFoundError, SpecError
+
+app = typer.Typer(
+    name="gaplens",
+    help="Audit image classifiers: explanations, their sanity, units, and generalization gaps.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Make and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
+
+
+def _cli_errors(fn):
+    """Turn GaplensErrors into one line on stderr and exit code 2 (bad argument) or 1 (failure)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GaplensError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2 if isinstance(exc, BAD_ARGUMENT) else 1) from None
+
+    return wrapper
+
+
+def _emit(rows: list[dict] | dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows if isinstance(rows, list) else [rows]:
+        typer.echo("  ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+@_cli_errors
+def demo(
+    out: Out = Path("runs/demo"),
+    quick: Annotated[bool, typer.Option(help="A tiny, seconds-long version (smoke test).")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")] = "auto",
+) -> None:
+    """Run every study on the embedded synthetic data; write RUN/report.html.
+
+    Example: gaplens demo --out runs/demo
+    """
+    from gaplens.demo import QUICK, DemoConfig, run_demo
+
+    report = run_demo(out, QUICK if quick else DemoConfig(), device=device)
+    typer.echo(str(report))
+
+
+@data_app.command("synth")
+@_cli_errors
+def data_synth(
+    out: Out,
+    n: Annotated[int, typer.Option(help="Number of images.")] = 1000,
+    classes: Annotated[int, typer.Option(help="Number of classes (2-16).")] = 8,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    texture_agreement: Annotated[float, typer.Option(help="P(texture = the class's own texture).")] = 1.0,
+    conflict: Annotated[bool, typer.Option(help="Cue-conflict set: texture class != shape class.")] = False,
+    shift: Annotated[bool, typer.Option(help="Draw from the shifted ranges (domain gap).")] = False,
+    seed: int = 0,
+    split: Annotated[str, typer.Option(help="Split name written in file names and the manifest.")] = "train",
+) -> None:
+    """Write a synthetic cue-conflict set as an image folder with masks and manifest.csv.
+
+    Example: gaplens data synth --out data/synth --n 2000 --texture-agreement 0.125 --seed 1
+    """
+    from gaplens.data.export import write_synthetic
+    from gaplens.data.synthetic import generate
+
+    data = generate(n, classes=classes, size=size, texture_agreement=texture_agreement,
+                    conflict=conflict, shift=shift, seed=seed)
+    typer.echo(str(write_synthetic(data, out, split=split)))
+
+
+@app.command()
+@_cli_errors
+def train(
+    data: Annotated[str, typer.Option(help="Image folder or 'synthetic:n=2000,texture_agreement=1,...'.")],
+    out: Out,
+    arch: Annotated[str, typer.Option(help="Zoo architecture: vgg or resnet.")] = "resnet",
+    name: Annotated[str | None, typer.Option(help="Model name in the run (default: arch).")] = None,
+    val: Annotated[str | None, typer.Option(help="Validation set spec.")] = None,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw or sgd.")] = "adam",
+    seed: int = 0,
+    random_labels: Annotated[bool, typer.Option(help="Train on permuted labels (data randomization test).")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted training in the same --out.")] = False,
+    device: str = "auto",
+) -> None:
+    """Train a zoo architecture; the checkpoint lands in RUN/models/NAME.
+
+    Example: gaplens train --data synthetic:n=3000,seed=0 --arch resnet --epochs 12 --out runs/r1
+    """
+    from gaplens.workflows import train_command
+
+    folder = train_command(data, out, arch=arch, name=name, val=val, resume=resume, epochs=epochs,
+                           batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                           random_labels=random_labels, device=device)
+    typer.echo(str(folder))
+
+
+@app.command()
+@_cli_errors
+def evaluate(
+    model: Annotated[str, typer.Option(help="Model spec: checkpoint, TorchScript, torchvision:NAME, module:factory.")],
+    data: Annotated[list[str], typer.Option(help="Dataset spec(s); repeat for several sets.")],
+    out: Out,
+    batch_size: int = 256,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Accuracy with a Clopper-Pearson 95% interval, per-class accuracy, confusion matrix figure.
+
+    Example: gaplens evaluate --model runs/r1/models/resnet --data synthetic:n=1000,seed=9 --out runs/r1
+    """
+    from gaplens.workflows import evaluate_command
+
+    _emit(evaluate_command(model, data, out, batch_size=batch_size, device=device), as_json)
+
+
+@app.command()
+@_cli_errors
+def layers(
+    model: Annotated[str, typer.Argument(help="Model spec.")],
+    size: Annotated[int | None, typer.Option(help="Input side for tracing forward order.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List a model's layer names (dotted paths for hooks), in forward order.
+
+    Example: gaplens layers runs/demo/models/texture-world
+    """
+    from gaplens.core.hooks import layer_names
+    from gaplens.core.model import load_model
+
+    classifier = load_model(model, device="cpu")
+    names = layer_names(classifier, (size, size) if size else None)
+    if as_json:
+        typer.echo(json.dumps(names))
+    else:
+        typer.echo("\n".join(names))
+
+
+@app.command()
+@_cli_errors
+def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+    """Render RUN/report.html from RUN/run.db.
+
+    Example: gaplens report runs/demo
+    """
+    from gaplens.report import render_report
+
+    if not (run / "run.db").is_file():
+        raise InputError(f"{run}: not a run folder (no run.db); expected a folder made by a gaplens command")
+    typer.echo(str(render_report(run)))
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="gaplens")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

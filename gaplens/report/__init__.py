@@ -1,0 +1,14 @@
+"""The gaplens report: one self-contained HTML page rendered from a run's database.
+
+>>> from gaplens.report import render_report
+>>> render_report("runs/demo")  # doctest: +SKIP
+PosixPath('/.../runs/demo/report.html')
+
+Studies get a section from a renderer registered with :func:`register_section`; a study with
+none is listed by the generic fallback. Figure helpers live in :mod:`gaplens.report.figures`.
+"""
+
+from gaplens.report import sections as _sections  # noqa: F401,E402  (registers the renderers)
+from gaplens.report.html import SECTIONS, Section, register_section, render_html, render_report
+
+__all__ = ["render_report", "render_html", "register_section", "Section", "SECTIONS"]

@@ -1,0 +1,74 @@
+"""Report sections of the foundation's studies: data, training, evaluation, cue-conflict decisions.
+
+Later capabilities add their own section modules here and import them in ``report/__init__``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gaplens.report.html import Section, register_section
+
+
+def _figures(artifacts: list[dict]) -> list[dict]:
+    return [a for a in artifacts if a.get("kind") == "figure"]
+
+
+@register_section("data", title="Data", order=-30)
+def data_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    cols = [c for c in ("set", "n", "classes", "size", "texture_agreement", "conflict", "shift",
+                        "texture_matches_shape") if c in df]
+    return Section(
+        title="Data",
+        intro=("Synthetic cue-conflict images: the class is the silhouette's shape; the texture "
+               "inside it matches the class with probability texture_agreement (1 = a texture "
+               "shortcut exists; 1/K = texture carries no information). Cue-conflict images have "
+               "a texture of another class; shifted images come from other size, colour and "
+               "texture-frequency ranges."),
+        tables=[("Datasets", df[cols])],
+        figures=_figures(artifacts),
+    )
+
+
+@register_section("train", title="Training", order=-20)
+def train_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    epochs = df[df["epoch"].astype(str) != "total"]
+    last = epochs.groupby("model", sort=False).tail(1)
+    totals = df[df["epoch"].astype(str) == "total"].set_index("model")["seconds"]
+    cols = [c for c in ("model", "arch", "epoch", "train_loss", "train_accuracy", "val_accuracy") if c in last]
+    summary = last[cols].copy()
+    summary["training seconds"] = summary["model"].map(totals)
+    return Section(title="Training", intro="Final epoch of each model trained in this run.",
+                   tables=[("Models", summary)],
+                   figures=_figures(artifacts))
+
+
+@register_section("evaluate", title="Evaluation", order=-10)
+def evaluate_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    overall = df[df["class"] == "all"]
+    table = overall[["model", "set", "n", "correct", "accuracy", "ci_low", "ci_high"]].rename(
+        columns={"ci_low": "95% CI low", "ci_high": "95% CI high"})
+    per_class = df[df["class"] != "all"].pivot_table(
+        index="class", columns=["model", "set"], values="accuracy", sort=False)
+    per_class.columns = [f"{m} / {s}" for m, s in per_class.columns]
+    tables = [("Top-1 accuracy with Clopper-Pearson 95% intervals", table)]
+    if len(per_class):
+        tables.append(("Per-class accuracy", per_class))
+    figures = sorted(_figures(artifacts), key=lambda a: not str(a.get("path", "")).endswith("accuracy.png"))
+    return Section(title="Evaluation", intro="Accuracy is measured against the shape class.",
+                   tables=tables, figures=figures)
+
+
+@register_section("cue_conflict", title="Cue-conflict decisions", order=-5)
+def cue_conflict_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    cols = ["model", "n", "shape_decisions", "texture_decisions", "other_decisions",
+            "shape_fraction_of_cue_decisions"]
+    return Section(
+        title="Cue-conflict decisions",
+        intro=("On cue-conflict images (shape of one class, texture of another) a decision is a "
+               "shape decision when it names the shape's class and a texture decision when it "
+               "names the texture's class. The shape fraction of cue decisions is the shape bias "
+               "of Geirhos et al. (2019)."),
+        tables=[("Decisions on the cue-conflict set", df[[c for c in cols if c in df]])],
+        figures=_figures(artifacts),
+    )

@@ -1,0 +1,92 @@
+"""The CLI through Typer's runner: commands work end to end, user mistakes get exit 2 and one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from gaplens.cli import app
+from gaplens.store import records
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_help_of_every_command_has_an_example():
+    for command in (["demo"], ["data", "synth"], ["train"], ["evaluate"], ["layers"], ["report"]):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0, command
+        assert "Example: gaplens" in result.output, command
+
+
+def test_data_synth_writes_folder_and_manifest(tmp_path):
+    out = tmp_path / "synth"
+    result = invoke("data", "synth", "--out", str(out), "--n", "12", "--classes", "3", "--size", "24",
+                    "--conflict", "--seed", "4", "--split", "test")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "manifest.csv").open()))
+    assert len(rows) == 12
+    assert all(r["shape_class"] != r["texture_class"] for r in rows)
+    assert all((out / r["file"]).is_file() and (out / r["mask"]).is_file() for r in rows)
+    from gaplens.data import ImageFolder
+
+    folder = ImageFolder(out / "images")
+    assert len(folder) == 12 and len(folder.class_names) <= 3
+
+
+def test_train_evaluate_layers_report(tmp_path):
+    run = tmp_path / "run"
+    data = "synthetic:n=64,classes=2,size=16,seed=1"
+    result = invoke("train", "--data", data, "--arch", "vgg", "--epochs", "1", "--out", str(run), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    model = run / "models" / "vgg"
+    assert (model / "model.safetensors").is_file()
+
+    result = invoke("evaluate", "--model", str(model), "--data", "synthetic:n=40,classes=2,size=16,seed=9",
+                    "--out", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0]["n"] == 40 and 0 <= rows[0]["ci_low"] <= rows[0]["accuracy"] <= rows[0]["ci_high"] <= 1
+
+    result = invoke("layers", str(model), "--json")
+    assert result.exit_code == 0 and "features.0" in json.loads(result.output)
+
+    result = invoke("report", str(run))
+    assert result.exit_code == 0
+    page = (run / "report.html").read_text()
+    assert "Training" in page and "Evaluation" in page
+    df = records(run)
+    assert set(df["study"]) == {"train", "evaluate"}
+
+
+def test_user_mistakes_exit_2_with_one_line(tmp_path):
+    result = runner.invoke(app, ["layers", str(tmp_path / "missing.pt")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error:") and "missing.pt" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic:n=8,bogus=1", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "bogus" in result.output
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r")])  # missing --data: usage error
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "run.db" in result.output
+
+
+def test_failures_exit_1(tmp_path):
+    bad = tmp_path / "imgs" / "cat"
+    bad.mkdir(parents=True)
+    (bad / "x.png").write_bytes(b"not an image")
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "x.png" in result.output
+
+
+def test_python_dash_m_equals_command():
+    result = subprocess.run([sys.executable, "-m", "gaplens", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "demo" in result.stdout
