@@ -50,7 +50,7 @@ def main() -> None:
             final = result.history[-1]["val_accuracy"]
             seconds = f"{reached[0]:.0f}" if reached else "not reached"
             epoch_reached = reached[1] if reached else "-"
-            print(f"| {arch} | {world} | {seconds} | {epoch_reached} | {final:.3f} | {elapsed:.0f} |")
+            print(f"| {arch} | {world} | {seconds} | {epoch_reached} | {final:.3f} | {elapsed:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,226 @@
+"""The attribution front end: one call shape for every method, and the registry they join.
+
+``attribute(model, inputs, target=None, method="gradient", batch_size=64, **options)`` validates
+the inputs and target, puts the model in eval mode with parameter gradients off (restoring
+both afterwards, also on errors), and calls the registered method. Methods receive validated
+arguments and only do their own mathematics.
+
+A method is a function ``fn(model, inputs, target, score, batch_size, **options) -> Tensor``
+registered with :func:`register_method`; ``inputs`` is ``(N, 3, H, W)``, ``target`` a LongTensor
+``(N,)`` on the inputs' device, ``score`` one of :data:`SCORES`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gaplens.core.batching import check_batch_size
+from gaplens.core.errors import InputError
+from gaplens.core.hooks import preserved_state
+from gaplens.core.registry import Registry
+
+#: Which function of the logits a method explains. "probability" is an alias of "softmax".
+SCORES = ("logit", "log_softmax", "softmax", "probability")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered attribution method and what callers need to know about it.
+
+    Attributes:
+        name: registry key.
+        fn: the implementation (see the module docstring for its signature).
+        defaults: its options and their default values (read from ``fn``'s signature).
+        needs_layer: it works on a layer's activations (Grad-CAM family).
+        stochastic: its result depends on a seed (SmoothGrad family).
+        model_independent: its result does not depend on the model (the edge control).
+        default_score: the score it explains unless ``score=`` says otherwise.
+        output: ``"input"`` (same shape as the inputs) or ``"map"`` ((N, 1, H, W)).
+        description: one line for help texts and the report.
+    """
+
+    name: str
+    fn: Callable[..., torch.Tensor]
+    defaults: dict = field(default_factory=dict)
+    needs_layer: bool = False
+    stochastic: bool = False
+    model_independent: bool = False
+    default_score: str = "logit"
+    output: str = "input"
+    description: str = ""
+
+
+METHODS: Registry[Method] = Registry("attribution method")
+
+
+def register_method(
+    name: str,
+    *,
+    needs_layer: bool = False,
+    stochastic: bool = False,
+    model_independent: bool = False,
+    default_score: str = "logit",
+    output: str = "input",
+    description: str = "",
+) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Decorator: register ``fn`` as attribution method ``name`` (its options from its signature)."""
+
+    def add(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        fixed = {"model", "inputs", "target", "score", "batch_size"}
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(fn).parameters.values()
+            if p.name not in fixed and p.default is not inspect.Parameter.empty
+        }
+        METHODS.register(name)(
+            Method(name, fn, defaults, needs_layer, stochastic, model_independent, default_score, output,
+                   description or (fn.__doc__ or "").strip().splitlines()[0])
+        )
+        return fn
+
+    return add
+
+
+def select_scores(logits: torch.Tensor, target: torch.Tensor, score: str) -> torch.Tensor:
+    """``(N,)`` scores of the target classes: the logit, its log-softmax or its softmax."""
+    if score == "logit":
+        values = logits
+    elif score == "log_softmax":
+        values = F.log_softmax(logits, dim=1)
+    elif score in ("softmax", "probability"):
+        values = F.softmax(logits, dim=1)
+    else:
+        raise InputError(f"score={score!r}; expected one of {list(SCORES)}")
+    return values.gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def check_inputs(inputs: torch.Tensor) -> torch.Tensor:
+    """Validate a batch of images: a floating tensor ``(N, 3, H, W)``, finite."""
+    if not isinstance(inputs, torch.Tensor):
+        raise InputError(f"inputs must be a torch.Tensor of shape (N, 3, H, W), got {type(inputs).__name__}")
+    if inputs.ndim == 3:
+        raise InputError(f"inputs have shape {tuple(inputs.shape)}; expected (N, 3, H, W): add a batch "
+                         "dimension with inputs.unsqueeze(0)")
+    if inputs.ndim != 4 or inputs.shape[1] != 3:
+        raise InputError(f"inputs have shape {tuple(inputs.shape)}; expected (N, 3, H, W) RGB images")
+    if inputs.shape[0] == 0:
+        raise InputError("inputs are empty (N = 0)")
+    if not inputs.is_floating_point():
+        raise InputError(f"inputs have dtype {inputs.dtype}; expected floats in [0, 1]")
+    if not torch.isfinite(inputs).all():
+        bad = (~torch.isfinite(inputs)).flatten(1).any(1).nonzero().flatten().tolist()
+        raise InputError(f"inputs contain NaN or Inf (images {bad[:10]})")
+    return inputs
+
+
+def resolve_target(
+    model: nn.Module, inputs: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None, batch_size: int
+) -> torch.Tensor:
+    """A LongTensor ``(N,)`` of target classes; ``None`` means the model's predicted classes."""
+    n = inputs.shape[0]
+    if target is None:
+        with torch.no_grad():
+            logits = torch.cat([model(inputs[i : i + batch_size]) for i in range(0, n, batch_size)])
+        return logits.argmax(1)
+    with torch.no_grad():
+        k = model(inputs[:1]).shape[1]
+    if isinstance(target, bool):
+        raise InputError(f"target={target!r}; expected an int, N ints or None")
+    if isinstance(target, int):
+        values = torch.full((n,), target, dtype=torch.long, device=inputs.device)
+    else:
+        values = torch.as_tensor(target, device=inputs.device)
+        if values.is_floating_point() or values.dtype == torch.bool:
+            raise InputError(f"target has dtype {values.dtype}; expected integer class indices")
+        values = values.long().flatten()
+        if values.numel() == 1:
+            values = values.expand(n).clone()
+        if values.numel() != n:
+            raise InputError(f"target has {values.numel()} entries for {n} inputs; expected 1 or {n}")
+    if (values < 0).any() or (values >= k).any():
+        raise InputError(f"target {values.tolist()[:10]} out of range: the model has {k} classes (0..{k - 1})")
+    return values
+
+
+def attribute(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+    method: str = "gradient",
+    batch_size: int = 64,
+    score: str | None = None,
+    **options,
+) -> torch.Tensor:
+    """Attributions of ``method`` for ``inputs`` w.r.t. the target classes' scores.
+
+    Args:
+        model: maps ``(N, 3, H, W)`` images in ``[0, 1]`` to logits ``(N, K)`` (a Classifier).
+            It is run in eval mode with parameter gradients off; its modes, flags, hooks and
+            gradients are restored afterwards, also when the method raises.
+        inputs: ``(N, 3, H, W)`` floats (any device; the model's device is used).
+        target: an int, ``N`` ints, or ``None`` (each image's predicted class).
+        method: a key of :data:`METHODS` (``gaplens.explain.METHODS.names()``).
+        batch_size: the most inputs in one forward/backward pass.
+        score: ``"logit"`` (default for most methods), ``"log_softmax"``, ``"softmax"`` or
+            ``"probability"`` (= softmax).
+        options: the method's own options (see ``METHODS[method].defaults``).
+
+    Returns:
+        ``(N, 3, H, W)`` attributions, or ``(N, 1, H, W)`` for map methods (Grad-CAM), on the
+        inputs' device, detached; ``(attributions, delta)`` for Integrated Gradients with
+        ``return_delta=True``.
+
+    >>> import torch
+    >>> from gaplens.zoo import build
+    >>> from gaplens.core.model import Classifier
+    >>> model = Classifier(build("vgg", 3)).eval()
+    >>> attribute(model, torch.rand(2, 3, 32, 32), target=[0, 2], method="gradient").shape
+    torch.Size([2, 3, 32, 32])
+    """
+    spec = METHODS[method]
+    check_batch_size(batch_size)
+    check_inputs(inputs)
+    score = score or spec.default_score
+    if score not in SCORES:
+        raise InputError(f"score={score!r}; expected one of {list(SCORES)}")
+    unknown = sorted(set(options) - set(spec.defaults))
+    if unknown:
+        raise InputError(f"method {method!r} has no option(s) {unknown}; its options are {sorted(spec.defaults)}")
+    device = next((p.device for p in model.parameters()), inputs.device)
+    x = inputs.detach().to(device)
+    with preserved_state(model):
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if spec.model_independent:
+            tgt = torch.zeros(x.shape[0], dtype=torch.long, device=device)
+        else:
+            tgt = resolve_target(model, x, target, batch_size)
+        result = spec.fn(model, x, tgt, score, batch_size, **options)
+    if isinstance(result, tuple):  # (attributions, completeness delta)
+        return tuple(r.detach().to(inputs.device) for r in result)
+    return result.detach().to(inputs.device)
+
+
+def input_gradients(
+    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int
+) -> torch.Tensor:
+    """d score_target / d input for each row, batched: ``(N, ...)`` like ``inputs``.
+
+    The model must be in eval mode (rows independent); each chunk is one forward and one
+    backward pass.
+    """
+    grads = []
+    for start in range(0, inputs.shape[0], batch_size):
+        x = inputs[start : start + batch_size].detach().requires_grad_(True)
+        with torch.enable_grad():
+            scores = select_scores(model(x), target[start : start + batch_size], score)
+            (grad,) = torch.autograd.grad(scores.sum(), x)
+        grads.append(grad)
+    return torch.cat(grads)

@@ -1,0 +1,189 @@
+"""Gradient-based attributions: saliency, Gradient x Input, Integrated Gradients, SmoothGrad family.
+
+All of them are weighted sums of input gradients at perturbed inputs, so all of them go through
+one batched routine (:func:`gaplens.explain.base.input_gradients`): the perturbed copies of all
+images are stacked and evaluated ``batch_size`` at a time, one forward and one backward pass
+per chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gaplens.core.errors import InputError
+from gaplens.explain.base import input_gradients, register_method, select_scores
+
+
+@register_method("gradient", description="Simonyan et al. 2013 saliency: d S_c / d I")
+def gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
+             abs: bool = False) -> torch.Tensor:  # noqa: A002  (Captum's option name)
+    """Simonyan et al. 2013 saliency, signed by default (``abs=True`` for Captum's Saliency default)."""
+    grads = input_gradients(model, inputs, target, score, batch_size)
+    return grads.abs() if abs else grads
+
+
+@register_method("input_x_gradient", description="Gradient x Input")
+def input_x_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str,
+                     batch_size: int) -> torch.Tensor:
+    """Gradient x Input: the first-order Taylor contribution of each pixel."""
+    return inputs * input_gradients(model, inputs, target, score, batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Integrated Gradients
+
+
+def path_weights(n_steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``alpha`` in [0, 1] on the straight path and their quadrature weights.
+
+    ``gausslegendre`` is Gauss-Legendre quadrature mapped from [-1, 1] to [0, 1] (Captum's
+    default); the Riemann rules use ``n_steps`` equal sub-intervals.
+    """
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise InputError(f"n_steps={n_steps!r}; expected a positive integer")
+    if rule == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n_steps)
+        return 0.5 * (nodes + 1.0), 0.5 * weights
+    if rule == "riemann_trapezoid":
+        if n_steps < 2:
+            raise InputError("rule='riemann_trapezoid' needs n_steps >= 2")
+        alphas = np.linspace(0.0, 1.0, n_steps)
+        weights = np.full(n_steps, 1.0 / (n_steps - 1))
+        weights[[0, -1]] *= 0.5
+        return alphas, weights
+    offsets = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}
+    if rule not in offsets:
+        raise InputError(
+            f"rule={rule!r}; expected 'gausslegendre', 'riemann_trapezoid', 'riemann_left', "
+            "'riemann_right' or 'riemann_middle'"
+        )
+    alphas = (np.arange(n_steps) + offsets[rule]) / n_steps
+    return alphas, np.full(n_steps, 1.0 / n_steps)
+
+
+def make_baseline(inputs: torch.Tensor, baseline: object) -> torch.Tensor:
+    """The IG baseline as a tensor like ``inputs``: None/"black" (zeros), "blur", "uniform", a tensor."""
+    if baseline is None or (isinstance(baseline, str) and baseline == "black"):
+        return torch.zeros_like(inputs)
+    if isinstance(baseline, str):
+        if baseline == "blur":
+            from gaplens.explain.smoothing import gaussian_blur
+
+            return gaussian_blur(inputs, sigma=max(inputs.shape[-2:]) / 16)
+        if baseline == "uniform":
+            gen = torch.Generator(device=inputs.device).manual_seed(0)
+            return torch.rand(inputs.shape, generator=gen, device=inputs.device, dtype=inputs.dtype)
+        raise InputError(f"baseline={baseline!r}; expected None, 'black', 'blur', 'uniform' or a tensor")
+    if isinstance(baseline, (int, float)):
+        return torch.full_like(inputs, float(baseline))
+    if not isinstance(baseline, torch.Tensor):
+        raise InputError(f"baseline of type {type(baseline).__name__}; expected None, a string or a tensor")
+    try:
+        return torch.broadcast_to(baseline.to(inputs), inputs.shape).clone()
+    except RuntimeError as exc:
+        raise InputError(
+            f"baseline has shape {tuple(baseline.shape)}; expected one broadcastable to {tuple(inputs.shape)}"
+        ) from exc
+
+
+def _path_gradient_sum(model, inputs, baseline, target, score, batch_size, alphas, weights) -> torch.Tensor:
+    """sum_i w_i * grad(baseline + alpha_i (x - baseline)) for every image, batched over (step, image)."""
+    n, steps = inputs.shape[0], len(alphas)
+    alphas_t = torch.as_tensor(alphas, dtype=inputs.dtype, device=inputs.device)
+    weights_t = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device)
+    delta = inputs - baseline
+    total = torch.zeros_like(inputs)
+    # rows are (step, image) pairs in step-major order, built chunk by chunk (bounded memory)
+    for start in range(0, n * steps, batch_size):
+        rows = torch.arange(start, min(start + batch_size, n * steps), device=inputs.device)
+        step, image = rows // n, rows % n
+        points = baseline[image] + alphas_t[step].view(-1, 1, 1, 1) * delta[image]
+        grads = input_gradients(model, points, target[image], score, batch_size)
+        total.index_add_(0, image, grads * weights_t[step].view(-1, 1, 1, 1))
+    return total
+
+
+@register_method("integrated_gradients", description="Sundararajan et al. 2017 Integrated Gradients")
+def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str,
+                         batch_size: int, baseline: object = None, n_steps: int = 50,
+                         rule: str = "gausslegendre", return_delta: bool = False):
+    """(x - x') * integral_0^1 grad S(x' + a (x - x')) da by quadrature.
+
+    With ``return_delta=True`` returns ``(attributions, delta)`` where ``delta`` (N,) is the
+    completeness gap ``sum(attributions) - (S(x) - S(x'))``.
+    """
+    base = make_baseline(inputs, baseline)
+    alphas, weights = path_weights(n_steps, rule)
+    attributions = (inputs - base) * _path_gradient_sum(model, inputs, base, target, score, batch_size,
+                                                        alphas, weights)
+    if not return_delta:
+        return attributions
+    with torch.no_grad():
+        ends = torch.cat([select_scores(model(t), target, score) for t in (inputs, base)])
+    n = inputs.shape[0]
+    delta = attributions.flatten(1).sum(1) - (ends[:n] - ends[n:])
+    return attributions, delta
+
+
+# --------------------------------------------------------------------------------------------
+# SmoothGrad, SmoothGrad-squared, VarGrad
+
+
+def noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors):
+    """Gradients at ``n_samples`` noisy copies of each image: ``(n_samples, N, C, H, W)``.
+
+    Noise is Gaussian with std ``noise * (max(x) - min(x))`` per image (Smilkov et al.'s
+    relative noise level), drawn from a generator seeded with ``seed``; ``noise_tensors`` (the
+    same shape as the result) replaces it with exact perturbations.
+    """
+    n = inputs.shape[0]
+    if noise_tensors is not None:
+        eps = torch.as_tensor(noise_tensors).to(inputs)
+        if eps.ndim != 5 or eps.shape[1:] != inputs.shape:
+            raise InputError(
+                f"noise_tensors has shape {tuple(eps.shape)}; expected (n_samples, {', '.join(map(str, inputs.shape))})"
+            )
+        n_samples = eps.shape[0]
+    else:
+        if not isinstance(n_samples, int) or n_samples < 1:
+            raise InputError(f"n_samples={n_samples!r}; expected a positive integer")
+        if noise < 0:
+            raise InputError(f"noise={noise}; expected a non-negative fraction of each image's value range")
+        flat = inputs.flatten(1)
+        sigma = (noise * (flat.max(1).values - flat.min(1).values)).view(1, n, 1, 1, 1)
+        gen = torch.Generator(device=inputs.device).manual_seed(seed)
+        eps = torch.randn((n_samples, *inputs.shape), generator=gen, device=inputs.device, dtype=inputs.dtype)
+        eps = eps * sigma
+    grads = torch.empty((n_samples, *inputs.shape), dtype=inputs.dtype, device=inputs.device)
+    flat_grads = grads.view(n_samples * n, *inputs.shape[1:])
+    for start in range(0, n_samples * n, batch_size):
+        rows = torch.arange(start, min(start + batch_size, n_samples * n), device=inputs.device)
+        sample, image = rows // n, rows % n
+        points = inputs[image] + eps[sample, image]
+        flat_grads[rows] = input_gradients(model, points, target[image], score, batch_size)
+    return grads
+
+
+@register_method("smoothgrad", stochastic=True, description="Smilkov et al. 2017 SmoothGrad (mean gradient)")
+def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
+               n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
+    """Mean of the signed gradients at noisy copies of the input."""
+    return noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors).mean(0)
+
+
+@register_method("smoothgrad_sq", stochastic=True, description="SmoothGrad-squared (mean squared gradient)")
+def smoothgrad_sq(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
+                  n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
+    """Mean of the squared gradients at noisy copies of the input."""
+    grads = noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors)
+    return grads.square().mean(0)
+
+
+@register_method("vargrad", stochastic=True, description="Adebayo et al. 2018 VarGrad (gradient variance)")
+def vargrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
+            n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
+    """Variance (population, 1/n) of the gradients at noisy copies of the input."""
+    grads = noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors)
+    return grads.var(0, unbiased=False)

@@ -1,0 +1,239 @@
+"""Occlusion (Zeiler & Fergus 2014): grey out a sliding window and watch the target score drop.
+
+For every window position the covered pixels (all three channels) are replaced by ``fill`` and
+the drop of the target score, ``score(original) - score(occluded)``, is recorded; a pixel's
+attribution is the mean drop over the windows that cover it (the same for its three channels).
+
+Window positions follow Captum's ``Occlusion`` exactly: along a dimension of size ``S`` with
+window ``w`` and stride ``s`` there are ``ceil((S - w) / s) + 1`` positions ``p = i * s``, and a
+window that would reach past the edge is cropped to the image.
+
+Evaluation is batched: the occluded copies of all images are built lazily, one chunk of at most
+``batch_size`` (image, position) pairs at a time, and each chunk is one forward pass, so memory
+is bounded by ``batch_size`` whatever the number of windows.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gaplens.core.batching import check_batch_size
+from gaplens.core.errors import InputError
+from gaplens.core.hooks import preserved_state
+from gaplens.explain.base import check_inputs, register_method, select_scores
+
+
+def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    """``value`` as ``(h, w)`` ints (Python or numpy); :class:`InputError` naming ``name`` otherwise."""
+    message = f"{name}={value!r}; expected an int or a pair (h, w) of ints"
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or any(isinstance(item, bool) for item in items):
+        raise InputError(message)
+    try:
+        return operator.index(items[0]), operator.index(items[1])
+    except TypeError:
+        raise InputError(message) from None
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Window positions over an ``H x W`` image: 1-D coverage masks per row and column position.
+
+    ``rows[r, y]`` is True when the window at row position ``r`` covers image row ``y``;
+    likewise ``cols[c, x]``. The window at ``(r, c)`` covers ``rows[r, :, None] & cols[c, None, :]``.
+    """
+
+    rows: torch.Tensor  # (R, H) bool
+    cols: torch.Tensor  # (C, W) bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape[0], self.cols.shape[0]
+
+    @property
+    def size(self) -> int:
+        return self.rows.shape[0] * self.cols.shape[0]
+
+    def masks(self, positions: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W)`` bool masks of the windows at flat positions ``positions`` ``(B,)``."""
+        n_cols = self.cols.shape[0]
+        return self.rows[positions // n_cols][:, :, None] & self.cols[positions % n_cols][:, None, :]
+
+
+def _axis_masks(size: int, window: int, stride: int, device: torch.device) -> torch.Tensor:
+    """``(P, size)`` coverage of the ``P = ceil((size - window) / stride) + 1`` windows (cropped)."""
+    count = math.ceil((size - window) / stride) + 1
+    starts = torch.arange(count, device=device).view(-1, 1) * stride
+    pixels = torch.arange(size, device=device).view(1, -1)
+    return (pixels >= starts) & (pixels < starts + window)
+
+
+def _grid(inputs: torch.Tensor, window: int | tuple[int, int], stride: int | tuple[int, int]) -> _Grid:
+    """Validate ``window``/``stride`` against the image size (Captum's rules) and build the grid."""
+    size = tuple(inputs.shape[-2:])
+    win = _pair(window, "window")
+    step = _pair(stride, "stride")
+    if min(win) < 1:
+        raise InputError(f"window={window!r}; expected sizes >= 1")
+    if win[0] > size[0] or win[1] > size[1]:
+        raise InputError(f"window={window!r} is larger than the images ({size[0]} x {size[1]}); "
+                         f"expected at most {size}")
+    if min(step) < 1:
+        raise InputError(f"stride={stride!r}; expected a positive int or pair of positive ints")
+    for w, s, n in zip(win, step, size, strict=True):
+        # Captum's rule: a stride longer than the window would skip pixels, unless the window
+        # spans the whole dimension (then there is a single position)
+        if s > w and w < n:
+            raise InputError(f"stride={stride!r} is larger than window={window!r}; expected stride <= window "
+                             "(pixels between windows would never be occluded)")
+    return _Grid(_axis_masks(size[0], win[0], step[0], inputs.device),
+                 _axis_masks(size[1], win[1], step[1], inputs.device))
+
+
+def _fill(fill: float | torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``fill`` as a tensor broadcast (not copied) to ``inputs``' shape, dtype and device."""
+    if isinstance(fill, bool):
+        raise InputError(f"fill={fill!r}; expected a float or a tensor broadcastable to (N, 3, H, W)")
+    if isinstance(fill, (int, float)):
+        value = torch.tensor(float(fill), dtype=inputs.dtype, device=inputs.device)
+    elif isinstance(fill, torch.Tensor):
+        value = fill.detach().to(device=inputs.device, dtype=inputs.dtype)
+    else:
+        raise InputError(f"fill has type {type(fill).__name__}; expected a float or a tensor broadcastable "
+                         "to (N, 3, H, W)")
+    try:
+        shape = torch.broadcast_shapes(value.shape, inputs.shape)
+    except RuntimeError:
+        shape = None
+    if shape != inputs.shape:
+        raise InputError(f"fill has shape {tuple(value.shape)}; expected a float or a tensor broadcastable to "
+                         f"the inputs' shape {tuple(inputs.shape)}, e.g. (3, 1, 1) or (3, H, W)")
+    if not torch.isfinite(value).all():
+        raise InputError("fill contains NaN or Inf")
+    return value.expand(inputs.shape)
+
+
+def _occluded_outputs(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    grid: _Grid,
+    fill: torch.Tensor,
+    batch_size: int,
+    reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+) -> tuple[torch.Tensor, ...]:
+    """Run ``model`` on every (image, window) occlusion, ``batch_size`` images per forward pass.
+
+    ``reduce(logits, image_index)`` turns a chunk's logits ``(B, K)`` into per-row values
+    ``(B,)`` (or a tuple of them); the results are returned as tensors ``(N, R, C)``, in image
+    then row-major window order. Must be called under ``torch.no_grad()``.
+    """
+    n = inputs.shape[0]
+    p = grid.size
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for start in range(0, n * p, batch_size):
+        flat = torch.arange(start, min(start + batch_size, n * p), device=inputs.device)
+        image, position = flat // p, flat % p
+        mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
+        occluded = torch.where(mask, fill[image], inputs[image])
+        out = reduce(model(occluded), image)
+        parts.append(out if isinstance(out, tuple) else (out,))
+    return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
+
+
+@register_method("occlusion", default_score="probability",
+                 description="Zeiler & Fergus 2014 occlusion: mean score drop of the windows covering a pixel")
+def occlusion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    score: str,
+    batch_size: int,
+    window: int | tuple[int, int] = 8,
+    stride: int | tuple[int, int] = 4,
+    fill: float | torch.Tensor = 0.5,
+) -> torch.Tensor:
+    """Zeiler & Fergus 2014 occlusion sensitivity; equals Captum's ``Occlusion``.
+
+    Args:
+        model, inputs, target, score, batch_size: see :func:`gaplens.explain.base.attribute`.
+        window: window size in pixels, an int or ``(h, w)``; at most the image size.
+        stride: step between windows in pixels, an int or ``(h, w)``; ``1 <= stride <= window``.
+        fill: value of occluded pixels (image space, ``[0, 1]``): a float or a tensor
+            broadcastable to ``(N, 3, H, W)`` (e.g. ``(3, 1, 1)`` per channel, ``(3, H, W)``).
+
+    Returns:
+        ``(N, 3, H, W)``: for each pixel, the mean over the windows covering it of
+        ``score(original) - score(occluded)`` (positive: occluding it lowers the score); the
+        three channels are equal.
+    """
+    grid = _grid(inputs, window, stride)
+    value = _fill(fill, inputs)
+    check_batch_size(batch_size)
+    with torch.no_grad():
+        base = torch.cat([select_scores(model(inputs[i : i + batch_size]), target[i : i + batch_size], score)
+                          for i in range(0, inputs.shape[0], batch_size)])
+        (scores,) = _occluded_outputs(model, inputs, grid, value, batch_size,
+                                      lambda logits, image: select_scores(logits, target[image], score))
+        drops = base.view(-1, 1, 1) - scores  # (N, R, C)
+        rows, cols = grid.rows.to(drops.dtype), grid.cols.to(drops.dtype)
+        total = torch.einsum("ry,nrc,cx->nyx", rows, drops, cols)
+        count = rows.sum(0)[:, None] * cols.sum(0)[None, :]
+        attribution = total / count
+    return attribution[:, None].expand(-1, inputs.shape[1], -1, -1).contiguous()
+
+
+def occlusion_top_class(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    window: int | tuple[int, int] = 8,
+    stride: int | tuple[int, int] = 4,
+    fill: float | torch.Tensor = 0.5,
+    batch_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The most probable class with the window at each position (the lecture's panel (d)).
+
+    Windows are placed as in :func:`occlusion`. The model is run in eval mode; its modes and
+    flags are restored afterwards, also on errors.
+
+    Args:
+        model: maps ``(N, 3, H, W)`` images in ``[0, 1]`` to logits ``(N, K)``.
+        inputs: ``(N, 3, H, W)`` floats.
+        window, stride, fill: as in :func:`occlusion`.
+        batch_size: the most occluded images in one forward pass.
+
+    Returns:
+        ``(classes, probabilities)``: ``(N, R, C)`` int64 top classes and ``(N, R, C)`` their
+        softmax probabilities, where ``R x C`` is the grid of window positions (row ``r`` is the
+        window starting at pixel row ``r * stride``); on the inputs' device.
+
+    >>> import torch
+    >>> from gaplens.zoo import build
+    >>> from gaplens.core.model import Classifier
+    >>> model = Classifier(build("vgg", 3)).eval()
+    >>> classes, probs = occlusion_top_class(model, torch.rand(2, 3, 32, 32), window=8, stride=4)
+    >>> tuple(classes.shape), classes.dtype
+    ((2, 7, 7), torch.int64)
+    """
+    check_inputs(inputs)
+    check_batch_size(batch_size)
+    device = next((p.device for p in model.parameters()), inputs.device)
+    x = inputs.detach().to(device)
+    grid = _grid(x, window, stride)
+    value = _fill(fill, x)
+
+    def top(logits: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probs, classes = logits.softmax(1).max(1)
+        return classes, probs
+
+    with preserved_state(model), torch.no_grad():
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        classes, probs = _occluded_outputs(model, x, grid, value, batch_size, top)
+    return classes.to(inputs.device), probs.to(inputs.device)
