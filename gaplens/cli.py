@@ -152,6 +152,35 @@ def evaluate(
 
 @app.command()
 @_cli_errors
+def explain(
+    model: Annotated[str, typer.Option(help="Model spec: checkpoint, TorchScript, torchvision:NAME, module:factory.")],
+    images: Annotated[str, typer.Option(help="Image file, image folder, sample:NAME or synthetic:... spec.")],
+    out: Out,
+    methods: Annotated[str, typer.Option(help="'all' or a comma-separated list of method names.")] = "all",
+    target: Annotated[str, typer.Option(help="pred (predicted class), label, or a class index.")] = "pred",
+    limit: Annotated[int, typer.Option(help="At most this many images.")] = 8,
+    batch_size: int = 64,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Attribution maps (gradient, IG, SmoothGrad, guided backprop, Grad-CAM, occlusion, ...) as .npy,
+    a grid figure and records.
+
+    Example: gaplens explain --model runs/demo/models/texture-world --images synthetic:n=6,seed=5 --out runs/x
+    """
+    from gaplens.workflows import explain_command
+
+    if target not in ("pred", "label"):
+        try:
+            int(target)
+        except ValueError:
+            raise InputError(f"--target {target!r}; expected 'pred', 'label' or a class index") from None
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    _emit(explain_command(model, images, out, chosen, target, limit, batch_size, device), as_json)
+
+
+@app.command()
+@_cli_errors
 def layers(
     model: Annotated[str, typer.Argument(help="Model spec.")],
     size: Annotated[int | None, typer.Option(help="Input side for tracing forward order.")] = None,

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
+from gaplens.data.spec import load_image_batch
 from gaplens.data.synthetic import generate
 from gaplens.report import figures, render_report
 from gaplens.store import RunStore
-from gaplens.workflows import evaluate_into_run, train_into_run
+from gaplens.workflows import evaluate_into_run, explain_into_run, train_into_run
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class DemoConfig:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
+    n_explain: int = 6
 
 
-QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2)
+QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2)
 
 
 def demo_sets(config: DemoConfig) -> dict[str, object]:
@@ -87,6 +89,12 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
                 result = evaluate_into_run(store, model, world, data, set_name, figure=set_name != "cue-conflict")
                 if result is not None and set_name == "cue-conflict":
                     _record_cue_decisions(store, world, data, result.predictions)
+        explain_images = load_image_batch(f"synthetic:n={config.n_explain},classes={config.classes},"
+                                          f"size={config.size},seed={config.seed + 200}", limit=config.n_explain)
+        for world, model in models.items():
+            explain_into_run(store, model, world, explain_images, batch_size=128,
+                             options={"integrated_gradients": {"n_steps": 32}, "smoothgrad": {"n_samples": 32},
+                                      "smoothgrad_sq": {"n_samples": 32}, "vargrad": {"n_samples": 32}})
         if not store.is_done("evaluate", "summary"):
             rows = [r for r in store.records("evaluate") if r.get("class") == "all"]
             with store.unit("evaluate", "summary") as unit:

@@ -90,3 +90,25 @@ def test_failures_exit_1(tmp_path):
 def test_python_dash_m_equals_command():
     result = subprocess.run([sys.executable, "-m", "gaplens", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_explain_writes_maps_records_and_figure(tmp_path):
+    run = tmp_path / "run"
+    invoke("train", "--data", "synthetic:n=32,classes=3,size=16,seed=1", "--arch", "vgg", "--epochs", "1",
+           "--out", str(run), "--device", "cpu")
+    result = invoke("explain", "--model", str(run / "models" / "vgg"), "--images", "synthetic:n=3,classes=3,size=16,seed=7",
+                    "--methods", "gradient,grad_cam,edge", "--target", "label", "--out", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    summary = {row["method"]: row for row in json.loads(result.output)}
+    assert set(summary) == {"gradient", "grad_cam", "edge"} and summary["gradient"]["images"] == 3
+    df = records(run)
+    rows = df[(df["study"] == "explain") & df["method"].notna()]
+    assert len(rows) == 9 and rows["mask_fraction"].between(0, 1).all()
+    import numpy as np
+
+    maps = np.load(run / "maps" / "explain_vgg_grad_cam.npy")
+    assert maps.shape == (3, 1, 16, 16)
+    assert (run / "figures" / "explain_vgg.png").is_file()
+    result = runner.invoke(app, ["explain", "--model", str(run / "models" / "vgg"), "--images", "sample:astronaut",
+                                 "--methods", "gradiant", "--out", str(run)])
+    assert result.exit_code == 2 and "closest" in result.output

@@ -63,3 +63,80 @@ def load_dataset(spec: str, size: int | tuple[int, int] | None = None, skip_bad:
     from gaplens.data.folder import ImageFolder
 
     return ImageFolder(path, skip_bad=skip_bad, size=size)
+
+
+SAMPLE_PREFIX = "sample:"
+
+
+class ImageBatch:
+    """A small batch of images to study: ``images`` (N, 3, H, W) in [0, 1], with what is known of them.
+
+    ``labels`` (N,) or ``None``; ``ids`` names per image (file names, ``synthetic:i``,
+    ``sample:NAME``); ``masks`` (N, 1, H, W) bool object masks (synthetic data) or ``None``;
+    ``class_names`` of the source, or ``None``.
+    """
+
+    def __init__(self, images, labels=None, ids=None, masks=None, class_names=None) -> None:
+        self.images = images
+        self.labels = labels
+        self.ids = list(ids) if ids is not None else [f"image {i}" for i in range(images.shape[0])]
+        self.masks = masks
+        self.class_names = list(class_names) if class_names is not None else None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def load_image_batch(spec: str, size: tuple[int, int] | None = None, limit: int = 8) -> ImageBatch:
+    """The first ``limit`` images of a spec, resized to ``size`` (H, W) when given.
+
+    ``spec`` is ``synthetic:...``, ``sample:NAME`` (scikit-image's photographs), an image file,
+    or an image folder (one sub-folder per class).
+    """
+    import torch
+
+    from gaplens.core.image_io import read_image, resize_image
+
+    if limit < 1:
+        raise InputError(f"limit={limit}; expected at least 1 image")
+    if spec.startswith(SYNTHETIC_PREFIX):
+        kwargs = parse_synthetic_spec(spec)
+        kwargs["n"] = min(kwargs["n"], limit)
+        from gaplens.data.synthetic import generate
+
+        data = generate(**kwargs)
+        images, masks = data.images, data.masks
+        if size is not None and tuple(images.shape[-2:]) != tuple(size):
+            images = resize_image(images, size)
+            masks = resize_image(masks.float(), size) > 0.5
+        return ImageBatch(images, data.labels, [f"synthetic:{int(i)}" for i in data.index], masks, data.class_names)
+    if spec.startswith(SAMPLE_PREFIX):
+        from gaplens.data.samples import sample_image
+
+        image = sample_image(spec[len(SAMPLE_PREFIX):], size=size)
+        return ImageBatch(image.unsqueeze(0), ids=[spec])
+    path = Path(spec)
+    if path.is_file():
+        image = read_image(path)
+        if size is not None:
+            image = resize_image(image, size)
+        return ImageBatch(image.unsqueeze(0), ids=[path.name])
+    if path.is_dir():
+        from gaplens.data.folder import ImageFolder
+
+        folder = ImageFolder(path, size=size)
+        picks = _spread(len(folder), limit)
+        items = [folder[i] for i in picks]
+        images = torch.stack([img for img, _ in items])
+        labels = torch.tensor([label for _, label in items])
+        ids = [Path(folder.samples[i][0]).name for i in picks]
+        return ImageBatch(images, labels, ids, None, folder.class_names)
+    raise DataError(f"images {spec!r}: not a file, a folder, 'sample:NAME' or 'synthetic:...'")
+
+
+def _spread(n: int, limit: int) -> list[int]:
+    """Up to ``limit`` indices spread evenly over ``range(n)`` (so every class folder is visited)."""
+    if n <= limit:
+        return list(range(n))
+    step = n / limit
+    return [int(i * step) for i in range(limit)]

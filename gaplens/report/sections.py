@@ -72,3 +72,22 @@ def cue_conflict_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
         tables=[("Decisions on the cue-conflict set", df[[c for c in cols if c in df]])],
         figures=_figures(artifacts),
     )
+
+
+@register_section("explain", title="Explanations", order=0)
+def explain_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    rows = df[df["method"].notna()] if "method" in df else df
+    aggregations = {"images": ("image", "count"), "seconds per image": ("seconds", "mean")}
+    if "mask_fraction" in rows:
+        aggregations["mass inside object"] = ("mask_fraction", "mean")
+        aggregations["object area"] = ("mask_area", "mean")
+    if "completeness_delta" in rows:
+        aggregations["mean |IG gap|"] = ("completeness_delta", lambda v: v.abs().mean())
+    summary = rows.groupby(["method", "model"], sort=False).agg(**aggregations).reset_index()
+    intro = ("Attribution maps for the same images under every method (targets: each model's predicted class; "
+             "scores are logits, occlusion uses probabilities). ")
+    if "mask_fraction" in rows:
+        intro += ("'Mass inside object' is the share of the rendered |attribution| (channel sum, clipped at the "
+                  "99th percentile) that falls inside the object's silhouette; a map that ignores the object "
+                  "scores about the object's area.")
+    return Section(title="Explanations", intro=intro, tables=[("Methods", summary)], figures=_figures(artifacts))
