@@ -96,8 +96,9 @@ def test_explain_writes_maps_records_and_figure(tmp_path):
     run = tmp_path / "run"
     invoke("train", "--data", "synthetic:n=32,classes=3,size=16,seed=1", "--arch", "vgg", "--epochs", "1",
            "--out", str(run), "--device", "cpu")
-    result = invoke("explain", "--model", str(run / "models" / "vgg"), "--images", "synthetic:n=3,classes=3,size=16,seed=7",
-                    "--methods", "gradient,grad_cam,edge", "--target", "label", "--out", str(run), "--json")
+    result = invoke("explain", "--model", str(run / "models" / "vgg"),
+                    "--images", "synthetic:n=3,classes=3,size=16,seed=7", "--methods", "gradient,grad_cam,edge",
+                    "--target", "label", "--out", str(run), "--json")
     assert result.exit_code == 0, result.output
     summary = {row["method"]: row for row in json.loads(result.output)}
     assert set(summary) == {"gradient", "grad_cam", "edge"} and summary["gradient"]["images"] == 3
