@@ -25,5 +25,6 @@ def tiny_resnet() -> Classifier:
 @pytest.fixture
 def tiny_vgg() -> Classifier:
     torch.manual_seed(0)
-    net = build("vgg", num_classes=4, widths=(8, 16), convs_per_stage=(1, 2))
+    # plain VGG (no BatchNorm): every conv is followed directly by an in-place ReLU
+    net = build("vgg", num_classes=4, widths=(8, 16), convs_per_stage=(1, 2), batch_norm=False)
     return Classifier(net, class_names=list("abcd"), input_size=(32, 32)).eval()

@@ -21,7 +21,9 @@ class VGG(nn.Module):
         num_classes: number of logits.
         widths: channels of each stage (each stage ends with a 2x2 max-pool).
         convs_per_stage: 3x3 convolutions in each stage.
-        batch_norm: insert BatchNorm after each convolution.
+        batch_norm: insert BatchNorm after each convolution (default: without it, plain VGG
+            trains too slowly on the shape-only synthetic data to reach 90% within the 2-minute
+            CPU budget; ``batch_norm=False`` gives the original VGG).
 
     Input ``(N, 3, H, W)`` with H, W >= 2**len(widths); output ``(N, num_classes)``.
     """
@@ -31,7 +33,7 @@ class VGG(nn.Module):
         num_classes: int,
         widths: Sequence[int] = (16, 32, 64, 128),
         convs_per_stage: Sequence[int] = (1, 1, 2, 2),
-        batch_norm: bool = False,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -60,6 +62,6 @@ class VGG(nn.Module):
 
 @ARCHITECTURES.register("vgg")
 def vgg(num_classes: int, widths: Sequence[int] = (16, 32, 64, 128),
-        convs_per_stage: Sequence[int] = (1, 1, 2, 2), batch_norm: bool = False) -> VGG:
+        convs_per_stage: Sequence[int] = (1, 1, 2, 2), batch_norm: bool = True) -> VGG:
     """The zoo's VGG-style net (see :class:`VGG`)."""
     return VGG(num_classes, tuple(widths), tuple(convs_per_stage), batch_norm)
