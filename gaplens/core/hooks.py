@@ -22,7 +22,7 @@ from gaplens.core.errors import LayerNotFoundError
 from gaplens.core.registry import nearest
 
 
-def _root(model: nn.Module) -> nn.Module:
+def module_root(model: nn.Module) -> nn.Module:
     """The module layer names are relative to: a Classifier's network, else the model."""
     from gaplens.core.model import Classifier  # local: model.py does not import hooks
 
@@ -31,7 +31,7 @@ def _root(model: nn.Module) -> nn.Module:
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """The module at dotted path ``name``; :class:`LayerNotFoundError` lists the nearest names."""
-    root = _root(model)
+    root = module_root(model)
     modules = dict(root.named_modules())
     if name in modules and name != "":
         return modules[name]
@@ -53,7 +53,7 @@ def layer_names(model: nn.Module, input_size: Sequence[int] | None = None) -> li
     ``named_modules()`` is returned. Modules the forward pass never enters come last. The model
     is left untouched (mode, flags, hooks).
     """
-    root = _root(model)
+    root = module_root(model)
     names = {m: n for n, m in root.named_modules() if n}
     if input_size is None:
         input_size = getattr(model, "input_size", None)

@@ -13,16 +13,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import capture, resolve_layer
+from gaplens.core.hooks import capture, module_root, resolve_layer
 from gaplens.explain.base import register_method, select_scores
 from gaplens.explain.guided import modified_relu_gradients
 
 
 def default_cam_layer(model: nn.Module, inputs: torch.Tensor) -> str:
     """The last module (in order of forward exit) with a 4-D output of spatial size > 1."""
-    from gaplens.core.hooks import _root
-
-    root = _root(model)
+    root = module_root(model)
     names = {m: n for n, m in root.named_modules() if n}
     last: list[str] = []
 
