@@ -30,7 +30,11 @@ def parse_synthetic_spec(spec: str) -> dict:
             )
         kind = str(allowed[key].annotation)
         try:
-            if "bool" in kind:
+            if "bool" in kind and "float" in kind:  # shift: a flag or a strength in [0, 1]
+                text = value.strip().lower()
+                kwargs[key] = {"true": True, "yes": True, "on": True, "false": False, "no": False,
+                               "off": False}.get(text, _number(text) if text else False)
+            elif "bool" in kind:
                 kwargs[key] = value.strip().lower() in ("1", "true", "yes", "on")
             elif "float" in kind:
                 kwargs[key] = _number(value)

@@ -491,7 +491,7 @@ class SyntheticSet:
     start: int
     texture_agreement: float
     conflict: bool
-    shift: bool
+    shift: bool | float
     index: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
 
     def __len__(self) -> int:
@@ -554,6 +554,23 @@ def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     return value
 
 
+def _check_shift(value: object) -> bool | float:
+    """``shift`` as given: a bool, or a float strength in [0, 1] (0.0/1.0 are kept as floats)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:  # also rejects NaN
+        raise InputError(f"shift: expected True, False or a strength in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _lerp_range(ranges: dict, strength: float) -> tuple[float, float]:
+    """A range ``strength`` of the way from the normal (False) to the shifted (True) one."""
+    if strength in (0.0, 1.0):
+        return ranges[bool(strength)]
+    (a0, b0), (a1, b1) = ranges[False], ranges[True]
+    return (a0 + strength * (a1 - a0), b0 + strength * (b1 - b0))
+
+
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InputError(f"{name}: expected True or False, got {value!r}")
@@ -566,7 +583,7 @@ def generate(
     size: int = 64,
     texture_agreement: float = 1.0,
     conflict: bool = False,
-    shift: bool = False,
+    shift: bool | float = False,
     seed: int = 0,
     start: int = 0,
 ) -> SyntheticSet:
@@ -586,7 +603,11 @@ def generate(
             (uniform over the other ``K - 1``); ``texture_agreement`` is then ignored.
         shift: draw from shifted ranges (circumradius 0.15-0.25 of the image instead of
             0.25-0.42; texture periods 0.07-0.10 instead of 0.12-0.19 of ``sqrt(64 * size)``
-            px; a dark background; lower-contrast, more saturated object colours).
+            px; a dark background; lower-contrast, more saturated object colours). A number
+            ``s`` in ``[0, 1]`` is the strength of the shift: every range is interpolated
+            linearly, ``s`` of the way from the normal to the shifted one (``True`` = 1,
+            ``False`` = 0), so a domain gap can be dialled from a near-copy of the test
+            distribution (Recht et al.'s setting) to a full shift.
         seed: random seed, ``0 <= seed < 2**64``.
         start: global index of the first image: image ``i`` of the result is image ``start + i``
             of the infinite sequence defined by the seed and the other arguments.
@@ -605,7 +626,7 @@ def generate(
     seed = _check_int("seed", seed, 0, (1 << 64) - 1)
     start = _check_int("start", start, 0, (1 << 62))
     conflict = _check_bool("conflict", conflict)
-    shift = _check_bool("shift", shift)
+    shift = _check_shift(shift)
     if isinstance(texture_agreement, bool) or not isinstance(texture_agreement, numbers.Real):
         raise InputError(f"texture_agreement: expected a number in [0, 1], got {texture_agreement!r}")
     texture_agreement = float(texture_agreement)
@@ -649,7 +670,7 @@ def _render(
     size: int,
     agreement: float,
     conflict: bool,
-    shift: bool,
+    shift: bool | float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Render the images with global indices ``index`` ``(m,)``.
 
@@ -658,6 +679,7 @@ def _render(
     """
     keys = _image_keys(seed, index)
     m = len(keys)
+    strength = float(shift)
 
     # labels
     shape = np.minimum((_uniform(keys, _D_CLASS) * classes).astype(np.int64), classes - 1)
@@ -667,7 +689,7 @@ def _render(
     texture = np.where(home, shape, other)
 
     # pose: circumradius, centre (whole silhouette inside, 1 px margin), rotation
-    radius = _in_range(keys, _D_RADIUS, *_RADIUS[shift]) * size
+    radius = _in_range(keys, _D_RADIUS, *_lerp_range(_RADIUS, strength)) * size
     cx = _in_range(keys, _D_CX, 0.0, 1.0) * (size - 2.0 * radius - 2.0) + radius + 1.0
     cy = _in_range(keys, _D_CY, 0.0, 1.0) * (size - 2.0 * radius - 2.0) + radius + 1.0
     theta = _in_range(keys, _D_THETA, 0.0, 2.0 * math.pi)
@@ -682,7 +704,7 @@ def _render(
 
     # texture coordinates (image frame, small orientation jitter), in periods
     # periods scale with sqrt(size): 7.7-12.2 px at 64, 5.4-8.6 px at 32, 10.9-17.2 px at 128
-    period = _in_range(keys, _D_PERIOD, *_PERIOD[shift]) * math.sqrt(64.0 * size)
+    period = _in_range(keys, _D_PERIOD, *_lerp_range(_PERIOD, strength)) * math.sqrt(64.0 * size)
     period = np.maximum(period, _MIN_PERIOD_PX)
     jitter = _in_range(keys, _D_JITTER, -_JITTER, _JITTER)
     phase_u, phase_v = _uniform(keys, _D_PHASE_U), _uniform(keys, _D_PHASE_V)
@@ -717,7 +739,8 @@ def _render(
         t[sel] = _TEXTURES[int(k)](ctx)
 
     # colours: light and dark texture colours (polarity random), background
-    pal = _PALETTE[shift]
+    pal = {key: _lerp_range({False: _PALETTE[False][key], True: _PALETTE[True][key]}, strength)
+           for key in _PALETTE[False]}
     light = _colours(keys, _D_COLOUR, pal["light"], pal["chroma"])
     dark = _colours(keys, _D_COLOUR + 3, pal["dark"], pal["chroma"])
     bg = _colours(keys, _D_COLOUR + 6, pal["bg"], pal["chroma"])

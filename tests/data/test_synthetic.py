@@ -103,7 +103,7 @@ def test_subset_with_bool_mask_and_bad_index():
         ({"seed": -1}, "seed"),
         ({"start": -3}, "start"),
         ({"conflict": "yes"}, "conflict"),
-        ({"shift": 1}, "shift"),
+        ({"shift": "yes"}, "shift"),
     ],
 )
 def test_bad_arguments_raise_input_error(kwargs, argument):
@@ -275,3 +275,15 @@ def test_shift_changes_object_size_colours_and_texture_scale():
 
     # textures are finer: periods 0.07-0.10 instead of 0.12-0.19 of the image
     assert transitions(shifted) > 1.3 * transitions(normal)
+
+
+def test_shift_strength_interpolates_between_the_endpoints():
+    from gaplens.data.synthetic import generate as gen
+
+    area = {s: float(gen(300, seed=4, shift=s).masks.float().mean()) for s in (False, 0.0, 0.5, 1.0, True)}
+    assert area[False] == area[0.0] and area[True] == area[1.0]
+    assert area[1.0] < area[0.5] < area[0.0]
+    assert torch.equal(gen(5, seed=2, shift=0.0).images, gen(5, seed=2, shift=False).images)
+    assert torch.equal(gen(5, seed=2, shift=1.0).images, gen(5, seed=2, shift=True).images)
+    with pytest.raises(InputError, match="shift"):
+        gen(2, shift=1.5)
