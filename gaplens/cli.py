@@ -26,6 +26,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Make and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+shift_app = typer.Typer(help="New test sets (Recht et al. 2019): accuracy drops, intervals, linear fits.",
+                        no_args_is_help=True)
+app.add_typer(shift_app, name="shift")
 
 BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
 
@@ -213,6 +216,48 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     if not (run / "run.db").is_file():
         raise InputError(f"{run}: not a run folder (no run.db); expected a folder made by a gaplens command")
     typer.echo(str(render_report(run)))
+
+
+Scale = Annotated[str, typer.Option(help="Axis scaling of the linear fit: probit, logit or linear.")]
+
+
+@shift_app.command("evaluate")
+@_cli_errors
+def shift_evaluate(
+    models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
+    original: Annotated[str, typer.Option(help="The original test set (folder or synthetic:... spec).")],
+    new: Annotated[str, typer.Option(help="The new test set, with the same classes.")],
+    out: Out,
+    scale: Scale = "probit",
+    batch_size: int = 256,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Evaluate every model on both sets (resumable), then fit new vs. original accuracy.
+
+    Example: gaplens shift evaluate --models runs/a/models/m1 --models runs/a/models/m2
+    --original data/test --new data/test_v2 --out runs/shift
+    """
+    from gaplens.workflows import shift_evaluate_command
+
+    _emit(shift_evaluate_command(models, original, new, out, scale, batch_size, device), as_json)
+
+
+@shift_app.command("analyze")
+@_cli_errors
+def shift_analyze(
+    csv: Annotated[Path, typer.Option(help="CSV: model, correct_original, n_original, correct_new, n_new.")],
+    out: Out,
+    scale: Scale = "probit",
+    as_json: AsJson = False,
+) -> None:
+    """Analyze published or precomputed counts: drops with intervals, the fit and its figure.
+
+    Example: gaplens shift analyze --csv published.csv --scale linear --out runs/recht
+    """
+    from gaplens.workflows import shift_analyze_command
+
+    _emit(shift_analyze_command(csv, out, scale), as_json)
 
 
 def main() -> None:

@@ -37,9 +37,18 @@ class DemoConfig:
     lr: float = 2e-3
     seed: int = 0
     n_explain: int = 6
+    testbed_size: int = 32
+    testbed_n_train: int = 1200
+    testbed_n_test: int = 500
+    testbed_shift: float = 0.3
 
 
-QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2)
+QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2, testbed_size=16,
+                   testbed_n_train=200, testbed_n_test=100)
+
+#: The new-test-set testbed: (widths, epochs) of zoo ResNets that differ in capacity and training.
+TESTBED = (((4, 8), 1), ((4, 8), 3), ((8, 16), 2), ((8, 16), 4), ((8, 16, 32), 2), ((8, 16, 32), 5),
+           ((16, 32, 64), 3), ((16, 32, 64), 6))
 
 
 def demo_sets(config: DemoConfig) -> dict[str, object]:
@@ -95,6 +104,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
             explain_into_run(store, model, world, explain_images, batch_size=128,
                              options={"integrated_gradients": {"n_steps": 32}, "smoothgrad": {"n_samples": 32},
                                       "smoothgrad_sq": {"n_samples": 32}, "vargrad": {"n_samples": 32}})
+        new_test_set_study(store, config, device)
         if not store.is_done("evaluate", "summary"):
             rows = [r for r in store.records("evaluate") if r.get("class") == "all"]
             with store.unit("evaluate", "summary") as unit:
@@ -103,6 +113,33 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
                 unit.artifact(kind="figure", path=path, title="Accuracy by model and test set")
         store.finish_run(run_id)
     return render_report(out)
+
+
+def new_test_set_study(store: RunStore, config: DemoConfig, device: str = "auto") -> None:
+    """Recht et al.'s analysis on a testbed of small models: original test set vs. a mildly shifted one."""
+    from gaplens import shift
+    from gaplens.train import fit
+    from gaplens.workflows import shift_analysis_into_run
+    from gaplens.zoo import build
+
+    if store.is_done("shift_analysis", "testbed"):
+        return
+    common = {"classes": config.classes, "size": config.testbed_size, "texture_agreement": 1.0}
+    train = generate(config.testbed_n_train, seed=config.seed + 300, **common)
+    original = generate(config.testbed_n_test, seed=config.seed + 301, **common)
+    new = generate(config.testbed_n_test, seed=config.seed + 302, shift=config.testbed_shift, **common)
+
+    def trained(widths, epochs):
+        def make():
+            torch.manual_seed(config.seed)
+            net = build("resnet", config.classes, widths=widths, blocks=(1,) * len(widths))
+            return fit(net, train, epochs=epochs, lr=3e-3, device=device, progress=False).model
+        return make
+
+    models = {f"resnet{'-'.join(map(str, w))}/e{e}": trained(w, e) for w, e in TESTBED}
+    evaluation = shift.evaluate(models, original, new, store=store, study="shift_testbed")
+    result = shift.analyze(evaluation.table(), scale="probit")
+    shift_analysis_into_run(store, result, evaluation, unit_name="testbed")
 
 
 def _fraction(mask: torch.Tensor) -> float:

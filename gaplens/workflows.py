@@ -246,3 +246,66 @@ def explain_command(model: str, images: str, out: str | Path, methods: Sequence[
         entry["images"] += 1
         entry["seconds"] += row["seconds"]
     return list(summary.values())
+
+
+def shift_analysis_into_run(store: RunStore, result, evaluation=None, unit_name: str = "analysis") -> None:
+    """Record a new-test-set analysis (study "shift_analysis"): per-model rows, the fit, figures.
+
+    The unit is rewritten on every call (the set of models may have grown since the last run).
+    Per-class drops and the hard-example check are added when the per-example evaluation is given.
+    """
+    from gaplens import shift
+
+    with store.unit("shift_analysis", unit_name) as unit:
+        for row in result.records:
+            unit.add({"kind": "model", **row})
+        unit.add({"kind": "summary", "scale": result.scale, **result.summary,
+                  "notes": "; ".join(result.notes)})
+        fig = shift.shift_scatter_figure(result.records, result.fit)
+        path = figures.save_figure(fig, store.figures_dir / f"shift_{_safe(unit_name)}_scatter.png")
+        unit.artifact(kind="figure", path=path, title="New vs. original accuracy (Recht et al., Fig. 1)")
+        if evaluation is not None:
+            hard = shift.hard_example_check(evaluation)
+            for row in hard:
+                unit.add({"kind": "hard_examples", **row})
+            path = figures.save_figure(shift.hard_example_figure(hard),
+                                       store.figures_dir / f"shift_{_safe(unit_name)}_hard.png")
+            unit.artifact(kind="figure", path=path, title="Drop after leaving out hard examples")
+            classes = shift.per_class_drop(evaluation)
+            for row in classes:
+                unit.add({"kind": "per_class", **row})
+            path = figures.save_figure(shift.per_class_drop_figure(classes),
+                                       store.figures_dir / f"shift_{_safe(unit_name)}_classes.png")
+            unit.artifact(kind="figure", path=path, title="Drop per class")
+
+
+def shift_evaluate_command(models: Sequence[str], original: str, new: str, out: str | Path, scale: str = "probit",
+                           batch_size: int = 256, device: str = "auto") -> dict:
+    """``gaplens shift evaluate``: every model on both sets (resumable per model), then the analysis."""
+    from gaplens import shift
+
+    if not models:
+        raise InputError("--models: give at least one model spec")
+    original_set, new_set = load_dataset(original), load_dataset(new)
+    factories = {(Path(m).name if Path(m).exists() else m): (lambda m=m: load_model(m, device=device))
+                 for m in models}
+    with RunStore(out) as store:
+        run_id = store.start_run("shift evaluate", {"models": list(models), "original": original, "new": new,
+                                                    "scale": scale})
+        evaluation = shift.evaluate(factories, original_set, new_set, batch_size=batch_size, store=store)
+        result = shift.analyze(evaluation.table(), scale=scale)
+        shift_analysis_into_run(store, result, evaluation)
+        store.finish_run(run_id)
+    return result.summary
+
+
+def shift_analyze_command(csv: str | Path, out: str | Path, scale: str = "probit") -> dict:
+    """``gaplens shift analyze``: published or precomputed per-model counts from a CSV."""
+    from gaplens import shift
+
+    result = shift.analyze(csv, scale=scale)
+    with RunStore(out) as store:
+        run_id = store.start_run("shift analyze", {"csv": str(csv), "scale": scale})
+        shift_analysis_into_run(store, result, None, unit_name=Path(csv).stem)
+        store.finish_run(run_id)
+    return result.summary

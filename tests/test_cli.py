@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from gaplens.cli import app
@@ -113,3 +114,31 @@ def test_explain_writes_maps_records_and_figure(tmp_path):
     result = runner.invoke(app, ["explain", "--model", str(run / "models" / "vgg"), "--images", "sample:astronaut",
                                  "--methods", "gradiant", "--out", str(run)])
     assert result.exit_code == 2 and "closest" in result.output
+
+
+def test_shift_analyze_and_evaluate(tmp_path):
+    csv_path = tmp_path / "published.csv"
+    csv_path.write_text("model,correct_original,n_original,correct_new,n_new\n"
+                        "a,930,1000,850,1000\nb,960,1000,900,1000\nc,900,1000,800,1000\n")
+    result = invoke("shift", "analyze", "--csv", str(csv_path), "--scale", "linear", "--out", str(tmp_path / "r"),
+                    "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["n_models"] == 3 and summary["mean_drop"] == pytest.approx(0.08)
+    assert summary["slope"] == pytest.approx(5 / 3)  # through (0.9, 0.8), (0.93, 0.85), (0.96, 0.9)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,correct_original,n_original\na,1,2\n")
+    result = runner.invoke(app, ["shift", "analyze", "--csv", str(bad), "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 1 and "correct_new" in result.output
+
+    run = tmp_path / "run"
+    for seed in ("1", "2"):
+        invoke("train", "--data", "synthetic:n=32,classes=2,size=16,seed=1", "--arch", "vgg", "--epochs", seed,
+               "--name", f"m{seed}", "--out", str(run), "--device", "cpu")
+    result = invoke("shift", "evaluate", "--models", str(run / "models" / "m1"), "--models", str(run / "models" / "m2"),
+                    "--original", "synthetic:n=40,classes=2,size=16,seed=5",
+                    "--new", "synthetic:n=40,classes=2,size=16,seed=6,shift=0.5", "--out", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["n_models"] == 2
+    assert invoke("report", str(run)).exit_code == 0
+    assert "New test sets" in (run / "report.html").read_text()

@@ -91,3 +91,28 @@ def explain_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
                   "99th percentile) that falls inside the object's silhouette; a map that ignores the object "
                   "scores about the object's area.")
     return Section(title="Explanations", intro=intro, tables=[("Methods", summary)], figures=_figures(artifacts))
+
+
+@register_section("shift_analysis", title="New test sets", order=10)
+def shift_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    models = df[df["kind"] == "model"]
+    model_cols = [c for c in ("unit", "model", "accuracy_original", "ci_low_original", "ci_high_original",
+                              "accuracy_new", "ci_low_new", "ci_high_new", "drop", "drop_ci_low", "drop_ci_high",
+                              "residual") if c in models]
+    summary = df[df["kind"] == "summary"].dropna(axis=1, how="all")
+    summary = summary.drop(columns=[c for c in ("kind", "study") if c in summary])
+    tables = [("Fit of new-set against original-set accuracy", summary),
+              ("Accuracy drop per model (Clopper-Pearson / MOVER 95% intervals)", models[model_cols])]
+    hard = df[df["kind"] == "hard_examples"].dropna(axis=1, how="all")
+    if len(hard):
+        tables.append(("Drop after leaving out hard examples", hard.drop(columns=["kind", "study", "unit"])))
+    return Section(
+        title="New test sets",
+        intro=("Each point is a model: its accuracy on the original test set (x) and on a new test set (y), "
+               "with exact 95% intervals (Recht et al. 2019). Points on y = x lose nothing. The fitted line, "
+               "in the chosen axis scaling, summarizes how the loss depends on original accuracy; its slope "
+               "comes with a bootstrap interval over models. The hard-example check recomputes the drop "
+               "without the examples most models get wrong, to see whether a few hard examples explain it."),
+        tables=tables,
+        figures=_figures(artifacts),
+    )
