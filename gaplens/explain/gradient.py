@@ -69,7 +69,7 @@ def make_baseline(inputs: torch.Tensor, baseline: object) -> torch.Tensor:
         return torch.zeros_like(inputs)
     if isinstance(baseline, str):
         if baseline == "blur":
-            from gaplens.explain.smoothing import gaussian_blur
+            from gaplens.core.smoothing import gaussian_blur
 
             return gaussian_blur(inputs, sigma=max(inputs.shape[-2:]) / 16)
         if baseline == "uniform":

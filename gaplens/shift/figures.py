@@ -7,6 +7,7 @@ drawn as plain text (no ``$...$`` parsing). Save them with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -166,7 +167,8 @@ def hard_example_figure(records: Sequence[Mapping], title: str = "Drop after lea
     ax = fig.add_subplot()
     for j in range(len(models)):
         ax.plot(pos, drops[j], color="tab:blue", alpha=0.35, linewidth=0.8)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a threshold that leaves no example: NaN mean
         ax.plot(pos, np.nanmean(drops, 0), "o-", color="tab:blue", linewidth=2, label="mean over models")
     ax.axhline(drop_all, color="0.4", linestyle="--", linewidth=1, label="all examples (mean)")
     ax.axhline(0, color="0.3", linewidth=0.6)
