@@ -29,6 +29,9 @@ app.add_typer(data_app, name="data")
 shift_app = typer.Typer(help="New test sets (Recht et al. 2019): accuracy drops, intervals, linear fits.",
                         no_args_is_help=True)
 app.add_typer(shift_app, name="shift")
+visualize_app = typer.Typer(help="Images that excite classes and units: class models, feature visualization, "
+                            "DeepDream.", no_args_is_help=True)
+app.add_typer(visualize_app, name="visualize")
 
 BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
 
@@ -216,6 +219,90 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     if not (run / "run.db").is_file():
         raise InputError(f"{run}: not a run folder (no run.db); expected a folder made by a gaplens command")
     typer.echo(str(render_report(run)))
+
+
+def _index_list(text: str) -> str | list[int]:
+    """'all', '3', '0-15' or '1,4,7' as the visualize functions take them."""
+    text = text.strip()
+    if text == "all":
+        return text
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{text!r}: expected 'all', an index, a range like 0-15, or a list like 1,4,7") from None
+
+
+ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, TorchScript, torchvision:NAME, ...")]
+
+
+@visualize_app.command("class")
+@_cli_errors
+def visualize_class(
+    model: ModelOpt,
+    out: Out,
+    classes: Annotated[str, typer.Option(help="'all', an index, a range 0-7 or a list 1,3.")] = "all",
+    score: Annotated[str, typer.Option(help="logit, log_softmax or softmax; comma-separate to compare.")] = "logit",
+    steps: int = 256,
+    l2: Annotated[float, typer.Option(help="Weight of the L2 penalty (lambda).")] = 30.0,
+    device: str = "auto",
+) -> None:
+    """Class models: argmax_I S_c(I) - lambda ||I||^2, each shown with the model's top-3 classes for it.
+
+    Example: gaplens visualize class --model runs/demo/models/texture-world --score logit,softmax --out runs/v
+    """
+    from gaplens.workflows import visualize_command
+
+    scores = [s.strip() for s in score.split(",") if s.strip()]
+    typer.echo(str(visualize_command("class", model, out, scores=scores, classes=_index_list(classes),
+                                     steps=steps, l2=l2, device=device)))
+
+
+@visualize_app.command("unit")
+@_cli_errors
+def visualize_unit(
+    model: ModelOpt,
+    layer: Annotated[str, typer.Option(help="Dotted layer name (see `gaplens layers MODEL`).")],
+    out: Out,
+    channels: Annotated[str, typer.Option(help="'all', an index, a range 0-15 or a list 1,3.")] = "0-15",
+    steps: int = 256,
+    device: str = "auto",
+) -> None:
+    """Feature visualization of channels of a layer (Fourier parameterization, Lucid's transforms).
+
+    Example: gaplens visualize unit --model runs/demo/models/shape-world --layer layer3 --channels 0-15 --out runs/v
+    """
+    from gaplens.workflows import visualize_command
+
+    typer.echo(str(visualize_command("unit", model, out, layer=layer, channels=_index_list(channels),
+                                     steps=steps, param="fourier", device=device)))
+
+
+@visualize_app.command("dream")
+@_cli_errors
+def visualize_dream(
+    model: ModelOpt,
+    layer: Annotated[str, typer.Option(help="Dotted layer name whose activations are amplified.")],
+    out: Out,
+    image: Annotated[str, typer.Option(help="An image file or sample:NAME (scikit-image's photographs).")]
+    = "sample:astronaut",
+    octaves: int = 4,
+    steps_per_octave: int = 10,
+    step_size: float = 1.5,
+    size: Annotated[int | None, typer.Option(help="Resize the photograph to this side first.")] = None,
+    device: str = "auto",
+) -> None:
+    """DeepDream: start from a photograph and amplify what a layer sees in it, octave by octave.
+
+    Example: gaplens visualize dream --model runs/demo/models/texture-world --layer layer3 --out runs/v
+    """
+    from gaplens.workflows import visualize_command
+
+    typer.echo(str(visualize_command("dream", model, out, image=image, layer=layer, octaves=octaves,
+                                     steps_per_octave=steps_per_octave, step_size=step_size, size=size,
+                                     device=device)))
 
 
 Scale = Annotated[str, typer.Option(help="Axis scaling of the linear fit: probit, logit or linear.")]

@@ -20,7 +20,13 @@ from gaplens.data.spec import load_image_batch
 from gaplens.data.synthetic import generate
 from gaplens.report import figures, render_report
 from gaplens.store import RunStore
-from gaplens.workflows import evaluate_into_run, explain_into_run, train_into_run
+from gaplens.workflows import (
+    class_models_into_run,
+    deepdream_into_run,
+    evaluate_into_run,
+    explain_into_run,
+    train_into_run,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,12 @@ class DemoConfig:
     testbed_n_train: int = 1200
     testbed_n_test: int = 500
     testbed_shift: float = 0.3
+    vis_steps: int = 128
+    dream_size: int = 256
 
 
 QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2, testbed_size=16,
-                   testbed_n_train=200, testbed_n_test=100)
+                   testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64)
 
 #: The new-test-set testbed: (widths, epochs) of zoo ResNets that differ in capacity and training.
 TESTBED = (((4, 8), 1), ((4, 8), 3), ((8, 16), 2), ((8, 16), 4), ((8, 16, 32), 2), ((8, 16, 32), 5),
@@ -104,6 +112,11 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
             explain_into_run(store, model, world, explain_images, batch_size=128,
                              options={"integrated_gradients": {"n_steps": 32}, "smoothgrad": {"n_samples": 32},
                                       "smoothgrad_sq": {"n_samples": 32}, "vargrad": {"n_samples": 32}})
+        for world, model in models.items():
+            scores = ("logit", "softmax") if world == "texture-world" else ("logit",)
+            class_models_into_run(store, model, world, scores=scores, steps=config.vis_steps)
+        deepdream_into_run(store, models["texture-world"], "texture-world", "sample:astronaut", "layer3",
+                           size=config.dream_size, steps_per_octave=20, step_size=4.0)
         new_test_set_study(store, config, device)
         if not store.is_done("evaluate", "summary"):
             rows = [r for r in store.records("evaluate") if r.get("class") == "all"]

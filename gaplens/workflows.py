@@ -309,3 +309,76 @@ def shift_analyze_command(csv: str | Path, out: str | Path, scale: str = "probit
         shift_analysis_into_run(store, result, None, unit_name=Path(csv).stem)
         store.finish_run(run_id)
     return result.summary
+
+
+def _store_rows(rows: Sequence[dict]) -> list[dict]:
+    """Rows safe for the store: ``unit`` is a reserved key there (a network unit kind becomes ``unit_kind``)."""
+    return [{("unit_kind" if k == "unit" else k): v for k, v in row.items()} for row in rows]
+
+
+def class_models_into_run(store: RunStore, model: Classifier, model_name: str, scores: Sequence[str] = ("logit",),
+                          **options) -> None:
+    """Class models (Simonyan et al.) for every class, one unit per score, and one figure side by side."""
+    from gaplens.visualize import class_model, class_model_figure
+
+    key = f"{model_name}/classes"
+    if store.is_done("visualize", key):
+        return
+    results = {f"maximize {score}": class_model(model, score=score, **options) for score in scores}
+    with store.unit("visualize", key) as unit:
+        for label, result in results.items():
+            unit.add_many({"model": model_name, "kind": "class_model", "objective_label": label, **row}
+                          for row in _store_rows(result.records))
+        fig = class_model_figure(results, title=f"Class models of {model_name} (Simonyan et al. 2013)")
+        path = figures.save_figure(fig, store.figures_dir / f"class_models_{_safe(model_name)}.png")
+        unit.artifact(kind="figure", path=path, title=f"Class models of {model_name}, with their top-3 classes")
+
+
+def units_into_run(store: RunStore, model: Classifier, model_name: str, layer: str, channels="all",
+                   **options) -> None:
+    """Feature visualizations of a layer's channels (Fourier parameterization, transforms)."""
+    from gaplens.visualize import channel_grid_figure, channel_images
+
+    key = f"{model_name}/units/{layer}"
+    if store.is_done("visualize", key):
+        return
+    result = channel_images(model, layer, channels, **options)
+    with store.unit("visualize", key) as unit:
+        unit.add_many({"model": model_name, "kind": "unit", **row} for row in _store_rows(result.records))
+        fig = channel_grid_figure(result, title=f"Channels of {layer} in {model_name}")
+        path = figures.save_figure(fig, store.figures_dir / f"units_{_safe(model_name)}_{_safe(layer)}.png")
+        unit.artifact(kind="figure", path=path, title=f"What the channels of {layer} respond to ({model_name})")
+
+
+def deepdream_into_run(store: RunStore, model: Classifier, model_name: str, image: str, layer: str,
+                       **options) -> None:
+    """DeepDream of one photograph (an image file or ``sample:NAME``) at ``layer``, with its octaves."""
+    from gaplens.visualize import deepdream, deepdream_figure
+
+    key = f"{model_name}/dream/{layer}/{image}"
+    if store.is_done("visualize", key):
+        return
+    photo = load_image_batch(image, limit=1).images
+    result = deepdream(model, photo, layer, **options)
+    with store.unit("visualize", key) as unit:
+        unit.add_many({"model": model_name, "kind": "deepdream", "photo": image, **row}
+                      for row in _store_rows(result.records))
+        fig = deepdream_figure(result, title=f"DeepDream of {image} at {layer} ({model_name})")
+        path = figures.save_figure(fig, store.figures_dir / f"dream_{_safe(model_name)}_{_safe(layer)}.png")
+        unit.artifact(kind="figure", path=path, title=f"DeepDream at {layer} of {model_name}, octave by octave")
+
+
+def visualize_command(kind: str, model: str, out: str | Path, **options) -> Path:
+    """``gaplens visualize class|unit|dream``: one visualization into a run folder; returns the run folder."""
+    classifier = load_model(model, device=options.pop("device", "auto"))
+    model_name = Path(model).name if Path(model).exists() else model
+    with RunStore(out) as store:
+        run_id = store.start_run(f"visualize {kind}", {"model": model, **{k: str(v) for k, v in options.items()}})
+        if kind == "class":
+            class_models_into_run(store, classifier, model_name, **options)
+        elif kind == "unit":
+            units_into_run(store, classifier, model_name, **options)
+        else:
+            deepdream_into_run(store, classifier, model_name, **options)
+        store.finish_run(run_id)
+        return store.run_dir

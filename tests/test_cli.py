@@ -142,3 +142,26 @@ def test_shift_analyze_and_evaluate(tmp_path):
     assert json.loads(result.output)["n_models"] == 2
     assert invoke("report", str(run)).exit_code == 0
     assert "New test sets" in (run / "report.html").read_text()
+
+
+def test_visualize_commands(tmp_path):
+    run = tmp_path / "run"
+    invoke("train", "--data", "synthetic:n=32,classes=3,size=32,seed=1", "--arch", "resnet", "--epochs", "1",
+           "--out", str(run), "--device", "cpu")
+    model = str(run / "models" / "resnet")
+    result = invoke("visualize", "class", "--model", model, "--classes", "0-1", "--score", "logit,softmax",
+                    "--steps", "4", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    result = invoke("visualize", "unit", "--model", model, "--layer", "layer2", "--channels", "0,3", "--steps", "4",
+                    "--out", str(run))
+    assert result.exit_code == 0, result.output
+    result = invoke("visualize", "dream", "--model", model, "--layer", "layer2", "--image", "sample:coffee",
+                    "--octaves", "2", "--steps-per-octave", "2", "--size", "64", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    df = records(run)
+    vis = df[df["study"] == "visualize"]
+    assert set(vis["kind"]) == {"class_model", "unit", "deepdream"}
+    assert len(vis[vis["kind"] == "class_model"]) == 4  # 2 classes x 2 scores
+    assert len(list((run / "figures").glob("*.png"))) >= 4
+    result = runner.invoke(app, ["visualize", "unit", "--model", model, "--layer", "layer9", "--out", str(run)])
+    assert result.exit_code == 2 and "layer2" in result.output

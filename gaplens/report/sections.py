@@ -116,3 +116,23 @@ def shift_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
         tables=tables,
         figures=_figures(artifacts),
     )
+
+
+@register_section("visualize", title="Feature visualization", order=5)
+def visualize_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    tables = []
+    classes = df[df["kind"] == "class_model"] if "kind" in df else df.iloc[:0]
+    if len(classes):
+        cols = [c for c in ("model", "objective_label", "class_name", "score", "top1_name", "target_probability",
+                            "target_rank") if c in classes]
+        tables.append(("Class models: is each image classified as its class?", classes[cols]))
+    return Section(
+        title="Feature visualization",
+        intro=("Images made by gradient ascent on the input (Simonyan et al. 2013; Olah et al. 2017): class models "
+               "maximize a class score minus an L2 penalty, starting from the model's zero colour. Maximizing "
+               "the softmax probability instead of the logit can succeed by pushing the other classes down, "
+               "which is why the two are shown side by side. DeepDream starts from a photograph and amplifies "
+               "what a layer responds to."),
+        tables=tables,
+        figures=_figures(artifacts),
+    )
