@@ -64,6 +64,7 @@ def _fmt(value: object) -> str:
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, TorchScript, torchvision:NAME, ...")]
 
 
 @app.command()
@@ -187,6 +188,38 @@ def explain(
 
 @app.command()
 @_cli_errors
+def sanity(
+    model: ModelOpt,
+    images: Annotated[str, typer.Option(help="Image folder, image file, sample:NAME or synthetic:... spec.")],
+    out: Out,
+    methods: Annotated[str, typer.Option(help="'default' or a comma-separated list of method names.")] = "default",
+    modes: Annotated[str, typer.Option(help="Model randomization modes: cascading, independent (comma list).")]
+    = "cascading,independent",
+    random_labels_model: Annotated[str | None, typer.Option(help="Same architecture trained on random labels.")]
+    = None,
+    train_random_labels: Annotated[str | None, typer.Option(
+        help="Train the random-label model on this dataset spec (zoo models only).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many images.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Epochs for --train-random-labels.")] = 10,
+    batch_size: int = 64,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Sanity checks for saliency maps (Adebayo et al. 2018): model and data randomization, edge comparison.
+
+    Example: gaplens sanity --model runs/demo/models/shape-world --images synthetic:n=8,seed=9
+    --train-random-labels synthetic:n=2000,seed=0 --out runs/sanity
+    """
+    from gaplens.workflows import sanity_command
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    chosen_modes = [m.strip() for m in modes.split(",") if m.strip()]
+    _emit(sanity_command(model, images, out, chosen, chosen_modes, random_labels_model, train_random_labels,
+                         limit, epochs, batch_size, device), as_json)
+
+
+@app.command()
+@_cli_errors
 def layers(
     model: Annotated[str, typer.Argument(help="Model spec.")],
     size: Annotated[int | None, typer.Option(help="Input side for tracing forward order.")] = None,
@@ -233,9 +266,6 @@ def _index_list(text: str) -> str | list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InputError(f"{text!r}: expected 'all', an index, a range like 0-15, or a list like 1,4,7") from None
-
-
-ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, TorchScript, torchvision:NAME, ...")]
 
 
 @visualize_app.command("class")

@@ -25,6 +25,7 @@ from gaplens.workflows import (
     deepdream_into_run,
     evaluate_into_run,
     explain_into_run,
+    sanity_into_run,
     train_into_run,
 )
 
@@ -48,11 +49,14 @@ class DemoConfig:
     testbed_n_test: int = 500
     testbed_shift: float = 0.3
     vis_steps: int = 128
+    n_sanity: int = 4
+    random_labels_n_train: int = 1000
     dream_size: int = 256
 
 
 QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2, testbed_size=16,
-                   testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64)
+                   testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64, n_sanity=2,
+                   random_labels_n_train=100)
 
 #: The new-test-set testbed: (widths, epochs) of zoo ResNets that differ in capacity and training.
 TESTBED = (((4, 8), 1), ((4, 8), 3), ((8, 16), 2), ((8, 16), 4), ((8, 16, 32), 2), ((8, 16, 32), 5),
@@ -112,6 +116,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
             explain_into_run(store, model, world, explain_images, batch_size=128,
                              options={"integrated_gradients": {"n_steps": 32}, "smoothgrad": {"n_samples": 32},
                                       "smoothgrad_sq": {"n_samples": 32}, "vargrad": {"n_samples": 32}})
+        sanity_study(store, config, models["shape-world"], sets["train/shape-world"], device, progress)
         for world, model in models.items():
             scores = ("logit", "softmax") if world == "texture-world" else ("logit",)
             class_models_into_run(store, model, world, scores=scores, steps=config.vis_steps)
@@ -126,6 +131,17 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
                 unit.artifact(kind="figure", path=path, title="Accuracy by model and test set")
         store.finish_run(run_id)
     return render_report(out)
+
+
+def sanity_study(store: RunStore, config: DemoConfig, model, train_set, device: str, progress: bool) -> None:
+    """Adebayo et al.'s checks on the shape-world model; the random-label twin is trained here."""
+    random_model = train_into_run(
+        store, "shape-world-random-labels", train_set.subset(slice(0, config.random_labels_n_train)),
+        arch=config.arch, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        device=device, progress=progress, random_labels=True)
+    images = load_image_batch(f"synthetic:n={config.n_sanity},classes={config.classes},size={config.size},"
+                              f"seed={config.seed + 400}", limit=config.n_sanity).images
+    sanity_into_run(store, model, "shape-world", images, random_label_model=random_model, progress=progress)
 
 
 def new_test_set_study(store: RunStore, config: DemoConfig, device: str = "auto") -> None:

@@ -382,3 +382,81 @@ def visualize_command(kind: str, model: str, out: str | Path, **options) -> Path
             deepdream_into_run(store, classifier, model_name, **options)
         store.finish_run(run_id)
         return store.run_dir
+
+
+#: Fast settings of the stochastic and path methods for sanity sweeps (many attribution calls).
+SANITY_OPTIONS = {"integrated_gradients": {"n_steps": 16}, "smoothgrad": {"n_samples": 16},
+                  "smoothgrad_sq": {"n_samples": 16}, "vargrad": {"n_samples": 16}}
+
+
+def sanity_into_run(store: RunStore, model: Classifier, model_name: str, images: torch.Tensor,
+                    modes: Sequence[str] = ("cascading", "independent"), methods: Sequence[str] | None = None,
+                    random_label_model: Classifier | None = None, method_options: dict | None = None,
+                    batch_size: int = 64, progress: bool = True) -> dict:
+    """Adebayo et al.'s checks into study "sanity": one unit per (model, test); returns verdicts by test.
+
+    Each unit holds the tidy similarity rows (``kind="similarity"``), the edge-detector rows
+    (``kind="edge"``), one verdict row per method (``kind="verdict"``) and the two figures.
+    """
+    from gaplens import sanity
+
+    methods = list(methods or sanity.DEFAULT_METHODS)
+    options = {**SANITY_OPTIONS, **(method_options or {})}
+    tests = list(modes) + (["data"] if random_label_model is not None else [])
+    verdicts = {}
+    for test in tests:
+        key = f"{model_name}/{test}"
+        if store.is_done("sanity", key):
+            verdicts[test] = {r["method"]: r for r in store.records("sanity")
+                              if r.get("unit") == key and r.get("kind") == "verdict"}
+            continue
+        if test == "data":
+            result = sanity.data_randomization(model, random_label_model, images, methods=methods,
+                                               method_options=options, batch_size=batch_size, progress=progress)
+        else:
+            result = sanity.model_randomization(model, images, methods=methods, mode=test, method_options=options,
+                                                batch_size=batch_size, progress=progress)
+        with store.unit("sanity", key) as unit:
+            unit.add_many({"model": model_name, "kind": "similarity", **row} for row in result.records)
+            unit.add_many({"model": model_name, "kind": "edge", **row} for row in result.edge_records)
+            for method, verdict in result.verdicts.items():
+                unit.add({"model": model_name, "kind": "verdict", "mode": result.mode, "method": method,
+                          **{k: v for k, v in verdict.items() if k != "method"}})
+            name = f"sanity_{_safe(model_name)}_{test}"
+            path = figures.save_figure(sanity.similarity_figure(result), store.figures_dir / f"{name}.png")
+            unit.artifact(kind="figure", path=path, title=f"Similarity to the original maps: {test} ({model_name})")
+            path = figures.save_figure(sanity.randomization_grid_figure(result), store.figures_dir / f"{name}_maps.png")
+            unit.artifact(kind="figure", path=path, title=f"Maps under {test} randomization ({model_name})")
+        verdicts[test] = result.verdicts
+    return verdicts
+
+
+def sanity_command(model: str, images: str, out: str | Path, methods: Sequence[str] = ("default",),
+                   modes: Sequence[str] = ("cascading", "independent"), random_labels_model: str | None = None,
+                   train_random_labels: str | None = None, limit: int = 8, epochs: int = 10,
+                   batch_size: int = 64, device: str = "auto") -> list[dict]:
+    """``gaplens sanity``: the randomization checks for a model spec; returns one verdict row per test and method."""
+    classifier = load_model(model, device=device)
+    batch = load_image_batch(images, size=classifier.input_size, limit=limit)
+    model_name = Path(model).name if Path(model).exists() else model
+    chosen = None if list(methods) in (["default"], ["all"], []) else list(methods)
+    with RunStore(out) as store:
+        run_id = store.start_run("sanity", {"model": model, "images": images, "methods": list(methods),
+                                            "modes": list(modes), "random_labels_model": random_labels_model,
+                                            "train_random_labels": train_random_labels})
+        random_model = None
+        if random_labels_model:
+            random_model = load_model(random_labels_model, device=device)
+        elif train_random_labels:
+            arch = getattr(classifier.network, "gaplens_arch", None)
+            if arch is None:
+                raise InputError("--train-random-labels needs a gaplens zoo model (its architecture is rebuilt); "
+                                 "pass --random-labels-model instead")
+            random_model = train_into_run(store, f"{model_name}-random-labels", load_dataset(train_random_labels),
+                                          arch=arch["name"], arch_kwargs=arch["kwargs"], epochs=epochs,
+                                          random_labels=True, device=device)
+        verdicts = sanity_into_run(store, classifier, model_name, batch.images, modes, chosen, random_model,
+                                   batch_size=batch_size)
+        store.finish_run(run_id)
+    return [{"test": test, "method": method, "passed": bool(v["passed"]), "value": float(v["value"]),
+             "threshold": float(v["threshold"])} for test, rows in verdicts.items() for method, v in rows.items()]

@@ -165,3 +165,22 @@ def test_visualize_commands(tmp_path):
     assert len(list((run / "figures").glob("*.png"))) >= 4
     result = runner.invoke(app, ["visualize", "unit", "--model", model, "--layer", "layer9", "--out", str(run)])
     assert result.exit_code == 2 and "layer2" in result.output
+
+
+def test_sanity_command(tmp_path):
+    run = tmp_path / "run"
+    invoke("train", "--data", "synthetic:n=32,classes=3,size=32,seed=1", "--arch", "resnet", "--epochs", "1",
+           "--out", str(run), "--device", "cpu")
+    result = invoke("sanity", "--model", str(run / "models" / "resnet"), "--images",
+                    "synthetic:n=2,classes=3,size=32,seed=4", "--methods", "gradient,edge", "--modes", "cascading",
+                    "--train-random-labels", "synthetic:n=32,classes=3,size=32,seed=1", "--epochs", "1",
+                    "--out", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout[result.stdout.index("["):])  # progress bars go to stderr
+    expected = {(t, m) for t in ("cascading", "data") for m in ("gradient", "edge")}
+    assert {(r["test"], r["method"]) for r in rows} == expected
+    edge = [r for r in rows if r["method"] == "edge"]
+    assert all(r["value"] == pytest.approx(1.0) and not r["passed"] for r in edge)
+    page = (run / "report.html")
+    invoke("report", str(run))
+    assert "Sanity checks" in page.read_text()

@@ -136,3 +136,32 @@ def visualize_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
         tables=tables,
         figures=_figures(artifacts),
     )
+
+
+@register_section("sanity", title="Sanity checks", order=1)
+def sanity_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    verdicts = df[df["kind"] == "verdict"]
+    verdict_cols = [c for c in ("model", "mode", "method", "passed", "value", "threshold", "metric", "check")
+                    if c in verdicts]
+    tables = [("Verdicts: a method fails when its maps stay similar to the original ones", verdicts[verdict_cols])]
+    similarity = df[(df["kind"] == "similarity") & (df["metric"] == "spearman_abs")]
+    if len(similarity):
+        last = similarity.groupby(["model", "mode", "method"], sort=False)["layer_index"].transform("max")
+        final = similarity[similarity["layer_index"] == last]
+        table = final.groupby(["model", "mode", "method"], sort=False)["value"].agg(["mean", "std"]).reset_index()
+        tables.append(("Rank correlation (|map|) with the original map after the last step (mean, std over images)",
+                       table))
+    edge = df[(df["kind"] == "edge") & (df["layer_index"] == 0)]
+    if len(edge):
+        tables.append(("Similarity of each method's original map to the input's Sobel edge map",
+                       edge.groupby(["model", "method", "metric"], sort=False)["value"].mean().unstack().reset_index()))
+    return Section(
+        title="Sanity checks",
+        intro=("Adebayo et al. (2018): an explanation that should explain the model must change when the model's "
+               "weights are re-initialized (cascading: from the logits down; independent: one block at a time) "
+               "and when the model is trained on random labels. Similarity to the original map is measured on "
+               "absolute maps (Spearman rank correlation, SSIM, HOG) and on signed maps (Spearman). The edge "
+               "control does not depend on the model at all and scores 1 at every step."),
+        tables=tables,
+        figures=_figures(artifacts),
+    )
