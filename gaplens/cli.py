@@ -218,6 +218,27 @@ def sanity(
                          limit, epochs, batch_size, device), as_json)
 
 
+@app.command("shape-bias")
+@_cli_errors
+def shape_bias(
+    models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
+    stimuli: Annotated[str, typer.Option(help="Cue-conflict folder (dog10-bird2.png names), manifest CSV, "
+                                              "or synthetic:...,conflict=1 spec.")],
+    out: Out,
+    reference: Annotated[bool, typer.Option(help="Draw published values (humans, ResNet-50, SIN).")] = False,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Shape bias on cue-conflict stimuli (Geirhos et al. 2019), per model and category, with the figure.
+
+    Example: gaplens shape-bias --models runs/demo/models/texture-world --stimuli synthetic:n=800,conflict=1,seed=5
+    --out runs/bias
+    """
+    from gaplens.workflows import shape_bias_command
+
+    _emit(shape_bias_command(models, stimuli, out, reference, device), as_json)
+
+
 @app.command()
 @_cli_errors
 def layers(

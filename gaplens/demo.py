@@ -26,6 +26,7 @@ from gaplens.workflows import (
     evaluate_into_run,
     explain_into_run,
     sanity_into_run,
+    shape_bias_into_run,
     train_into_run,
 )
 
@@ -70,6 +71,8 @@ def demo_sets(config: DemoConfig) -> dict[str, object]:
     return {
         "train/texture-world": generate(config.n_train, texture_agreement=1.0, seed=seed, **common),
         "train/shape-world": generate(config.n_train, texture_agreement=1.0 / k, seed=seed + 1, **common),
+        # a 50/50 mixture of the two worlds, image by image
+        "train/mixed": generate(config.n_train, texture_agreement=(1.0 + 1.0 / k) / 2, seed=seed + 2, **common),
         "test/texture-world": generate(config.n_test, texture_agreement=1.0, seed=seed + 100, **common),
         "test/shape-world": generate(config.n_test, texture_agreement=1.0 / k, seed=seed + 101, **common),
         "test/cue-conflict": generate(config.n_test, conflict=True, seed=seed + 102, **common),
@@ -99,7 +102,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
                 path = figures.save_figure(fig, store.figures_dir / "data_samples.png")
                 unit.artifact(kind="figure", path=path, title="Samples of each test set")
         models = {}
-        for world in ("texture-world", "shape-world"):
+        for world in ("texture-world", "shape-world", "mixed"):
             models[world] = train_into_run(
                 store, world, sets[f"train/{world}"], arch=config.arch, epochs=config.epochs,
                 batch_size=config.batch_size, lr=config.lr, seed=config.seed, device=device,
@@ -107,9 +110,9 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
             )
         for world, model in models.items():
             for set_name, data in tests.items():
-                result = evaluate_into_run(store, model, world, data, set_name, figure=set_name != "cue-conflict")
-                if result is not None and set_name == "cue-conflict":
-                    _record_cue_decisions(store, world, data, result.predictions)
+                evaluate_into_run(store, model, world, data, set_name, figure=set_name != "cue-conflict")
+        shape_bias_into_run(store, models, tests["cue-conflict"])
+        models.pop("mixed")  # the other studies look at the two extreme worlds
         explain_images = load_image_batch(f"synthetic:n={config.n_explain},classes={config.classes},"
                                           f"size={config.size},seed={config.seed + 200}", limit=config.n_explain)
         for world, model in models.items():
@@ -173,13 +176,3 @@ def new_test_set_study(store: RunStore, config: DemoConfig, device: str = "auto"
 
 def _fraction(mask: torch.Tensor) -> float:
     return float(mask.float().mean())
-
-
-def _record_cue_decisions(store: RunStore, model_name: str, data, predictions: torch.Tensor) -> None:
-    shape = int((predictions == data.shape_labels).sum())
-    texture = int((predictions == data.texture_labels).sum())
-    n = int(predictions.shape[0])
-    with store.unit("cue_conflict", model_name) as unit:
-        unit.add({"model": model_name, "n": n, "shape_decisions": shape, "texture_decisions": texture,
-                  "other_decisions": n - shape - texture,
-                  "shape_fraction_of_cue_decisions": shape / max(shape + texture, 1)})

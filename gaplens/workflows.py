@@ -460,3 +460,36 @@ def sanity_command(model: str, images: str, out: str | Path, methods: Sequence[s
         store.finish_run(run_id)
     return [{"test": test, "method": method, "passed": bool(v["passed"]), "value": float(v["value"]),
              "threshold": float(v["threshold"])} for test, rows in verdicts.items() for method, v in rows.items()]
+
+
+def shape_bias_into_run(store: RunStore, models: dict[str, Classifier], stimuli: object,
+                        reference: bool = False) -> dict[str, float]:
+    """Shape bias of each model on cue-conflict stimuli (study "shape_bias"), plus the Figure-4-style plot."""
+    from gaplens.bias import load_stimuli, shape_bias, shape_bias_figure
+
+    stimuli = load_stimuli(stimuli) if isinstance(stimuli, (str, Path)) else stimuli
+    results = {}
+    for name, model in models.items():
+        result = shape_bias(model, stimuli, model_name=name)
+        results[name] = result
+        if not store.is_done("shape_bias", name):
+            with store.unit("shape_bias", name) as unit:
+                unit.add_many({"model": name, **row} for row in result.records)
+    if not store.is_done("shape_bias", "figure"):
+        with store.unit("shape_bias", "figure") as unit:
+            path = figures.save_figure(shape_bias_figure(results, reference=reference),
+                                       store.figures_dir / "shape_bias.png")
+            unit.artifact(kind="figure", path=path, title="Shape vs. texture decisions per category")
+    return {name: r.shape_bias for name, r in results.items()}
+
+
+def shape_bias_command(models: Sequence[str], stimuli: str, out: str | Path, reference: bool = False,
+                       device: str = "auto") -> list[dict]:
+    """``gaplens shape-bias``: shape bias of model specs on a cue-conflict folder, manifest or synthetic spec."""
+    loaded = {(Path(m).name if Path(m).exists() else m): load_model(m, device=device) for m in models}
+    source = load_dataset(stimuli) if stimuli.startswith("synthetic:") else stimuli
+    with RunStore(out) as store:
+        run_id = store.start_run("shape-bias", {"models": list(models), "stimuli": stimuli})
+        biases = shape_bias_into_run(store, loaded, source, reference)
+        store.finish_run(run_id)
+    return [{"model": name, "shape_bias": value} for name, value in biases.items()]

@@ -184,3 +184,17 @@ def test_sanity_command(tmp_path):
     page = (run / "report.html")
     invoke("report", str(run))
     assert "Sanity checks" in page.read_text()
+
+
+def test_shape_bias_command(tmp_path):
+    run = tmp_path / "run"
+    invoke("train", "--data", "synthetic:n=64,classes=3,size=32,seed=1", "--arch", "resnet", "--epochs", "1",
+           "--out", str(run), "--device", "cpu")
+    result = invoke("shape-bias", "--models", str(run / "models" / "resnet"),
+                    "--stimuli", "synthetic:n=60,classes=3,size=32,conflict=1,seed=5", "--out", str(run), "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert 0.0 <= row["shape_bias"] <= 1.0
+    df = records(run)
+    overall = df[(df["study"] == "shape_bias") & (df["category"] == "all")]
+    assert overall["n_shape"].iloc[0] + overall["n_texture"].iloc[0] <= 60

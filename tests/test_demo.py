@@ -9,13 +9,13 @@ from gaplens.store import RunStore, records
 def test_quick_demo_end_to_end_and_resume(tmp_path):
     report = run_demo(tmp_path / "demo", QUICK, device="cpu", progress=False)
     page = report.read_text()
-    for heading in ("Data", "Training", "Evaluation", "Cue-conflict decisions", "Explanations", "New test sets",
-                    "Feature visualization", "Sanity checks"):
+    for heading in ("Data", "Training", "Evaluation", "Explanations", "New test sets",
+                    "Feature visualization", "Sanity checks", "Texture vs. shape"):
         assert heading in page
     assert "data:image/png;base64," in page
     df = records(tmp_path / "demo")
     overall = df[(df["study"] == "evaluate") & (df["class"] == "all")]
-    assert len(overall) == 2 * 4  # two models x four test sets
+    assert len(overall) == 3 * 4  # three models x four test sets
     # a re-run resumes: nothing is recomputed, the records are identical
     with RunStore(tmp_path / "demo") as store:
         units_before = len(store.records())
