@@ -37,9 +37,9 @@ class DemoConfig:
 
     classes: int = 8
     size: int = 64
-    n_train: int = 3000
+    n_train: int = 2000
     n_test: int = 800
-    epochs: int = 12
+    epochs: int = 10
     arch: str = "resnet"
     batch_size: int = 64
     lr: float = 2e-3
