@@ -1,0 +1,178 @@
+"""Fourier-domain distortions: ``phase_noise`` and ``power_equalisation`` (on the greyscale image).
+
+Spectra follow the convention of the published mean power spectrum
+(``mean_power_spectrum_grey.npy``): an ``(H, W)`` amplitude spectrum ``|fft2(x)|`` of the
+greyscale image, *centred* with ``fftshift`` (zero frequency at ``(H // 2, W // 2)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from gaplens.core.batching import check_batch_size
+from gaplens.core.datasets import dataset_length, iterate_batches
+from gaplens.core.errors import InputError
+from gaplens.robustness.base import Distortion, ImageRandom, named_level, numeric_level
+from gaplens.robustness.colour import greyscale, to_rgb
+
+__all__ = ["phase_scramble", "power_equalise", "amplitude_spectrum", "mean_amplitude_spectrum"]
+
+
+def _self_paired_columns(w: int) -> list[int]:
+    """Columns of an ``rfft2`` spectrum whose frequencies pair with frequencies of the same column."""
+    return [0, w // 2] if w % 2 == 0 and w > 1 else [0]
+
+
+def _antisymmetric(shifts: torch.Tensor, w: int) -> torch.Tensor:
+    """Make phase shifts ``(..., H, W // 2 + 1)`` odd, ``shift(-f) = -shift(f)``, where ``-f`` lies in the
+    same ``rfft2`` column (columns 0 and ``W/2``); self-conjugate frequencies get no shift."""
+    h = shifts.shape[-2]
+    rows = torch.arange(h, device=shifts.device)
+    neg = torch.remainder(-rows, h)
+    out = shifts.clone()
+    for col in _self_paired_columns(w):
+        column = shifts[..., col]
+        out[..., col] = torch.where(rows < neg, column, torch.where(rows > neg, -column[..., neg], 0.0))
+    return out
+
+
+def phase_scramble(grey: torch.Tensor, width: float, rng: ImageRandom) -> torch.Tensor:
+    """Add uniform random phase shifts in ``[-width, width]`` degrees to every Fourier component.
+
+    ``grey`` is ``(N, 1, H, W)``. Shifts are odd in frequency (a component and its complex
+    conjugate partner move by opposite angles), so the result is real and its amplitude spectrum is
+    the input's. Self-conjugate components (zero frequency, Nyquist) keep their phase. Not clipped.
+    """
+    h, w = grey.shape[-2:]
+    spectrum = torch.fft.rfft2(grey)
+    radians = math.radians(width)
+    shifts = (rng.rand(h, w // 2 + 1).to(grey.dtype) * 2 - 1) * radians
+    shifts = _antisymmetric(shifts, w).unsqueeze(1)
+    return torch.fft.irfft2(spectrum * torch.polar(torch.ones_like(shifts), shifts), s=(h, w))
+
+
+def amplitude_spectrum(grey: torch.Tensor) -> torch.Tensor:
+    """``|fftshift(fft2(x))|`` of ``(..., H, W)`` images, centred (zero frequency at ``(H//2, W//2)``)."""
+    return torch.fft.fftshift(torch.fft.fft2(grey).abs(), dim=(-2, -1))
+
+
+def _symmetric(target: torch.Tensor) -> torch.Tensor:
+    """The even part ``(A(f) + A(-f)) / 2`` of an unshifted ``(H, W)`` spectrum."""
+    mirrored = torch.roll(torch.flip(target, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
+    return (target + mirrored) / 2
+
+
+def _check_target(target_spectrum: object, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    try:
+        if isinstance(target_spectrum, torch.Tensor):
+            target = target_spectrum.detach().to(torch.float64)
+        else:
+            target = torch.as_tensor(np.asarray(target_spectrum, dtype=np.float64))
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError("target_spectrum: expected an (H, W) array of amplitudes") from None
+    if target.shape != (h, w):
+        raise InputError(f"target_spectrum has shape {tuple(target.shape)}; expected ({h}, {w}) like the images "
+                         "(a centred |fftshift(fft2(grey))| amplitude spectrum)")
+    if not bool(torch.isfinite(target).all()) or bool((target < 0).any()):
+        raise InputError("target_spectrum: expected finite, non-negative amplitudes")
+    return target.to(dtype=dtype, device=device)
+
+
+def power_equalise(grey: torch.Tensor, target_spectrum: torch.Tensor | None = None) -> torch.Tensor:
+    """Keep each image's Fourier phases, replace its amplitudes by ``target_spectrum``; not clipped.
+
+    ``grey`` is ``(N, 1, H, W)``; ``target_spectrum`` a centred ``(H, W)`` amplitude spectrum
+    (default: the mean amplitude spectrum of ``grey`` itself). The target's even part
+    ``(A(f) + A(-f)) / 2`` is used (a real image has an even amplitude spectrum; mean spectra of
+    real images are even already), so the result's amplitude spectrum equals it exactly.
+    """
+    h, w = grey.shape[-2:]
+    if target_spectrum is None:
+        target = amplitude_spectrum(grey).mean(dim=0).squeeze(0)
+    else:
+        target = _check_target(target_spectrum, h, w, grey.dtype, grey.device)
+    target = _symmetric(torch.fft.ifftshift(target, dim=(-2, -1)))[..., : w // 2 + 1]
+    phases = torch.fft.rfft2(grey).angle()
+    return torch.fft.irfft2(torch.polar(target.expand_as(phases).contiguous(), phases), s=(h, w))
+
+
+@torch.no_grad()
+def mean_amplitude_spectrum(images: object, batch_size: int = 256) -> torch.Tensor:
+    """Mean centred amplitude spectrum ``(H, W)`` (float64, CPU) of the greyscale images of a set.
+
+    ``images`` is an ``(N, 3, H, W)`` tensor in ``[0, 1]`` or a dataset (tensors, an object with
+    ``.images``/``.labels``, a torch Dataset); all images must have the same size. This is the
+    ``target_spectrum=`` of ``power_equalisation``, as the published
+    ``mean_power_spectrum_grey.npy`` is for ImageNet.
+    """
+    check_batch_size(batch_size)
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
+            raise InputError(f"images have shape {tuple(images.shape)}; expected (N, 3, H, W) with N >= 1")
+        batches = (images[s:s + batch_size] for s in range(0, images.shape[0], batch_size))
+    else:
+        if dataset_length(images) == 0:
+            raise InputError("the dataset is empty: no spectrum to average")
+        batches = (batch for _, batch, _ in iterate_batches(images, batch_size))
+    total, count, size = None, 0, None
+    for batch in batches:
+        if size is None:
+            size = tuple(batch.shape[-2:])
+        elif tuple(batch.shape[-2:]) != size:
+            raise InputError(f"images of different sizes ({size} and {tuple(batch.shape[-2:])}): a mean "
+                             "spectrum needs one image size")
+        spectra = amplitude_spectrum(greyscale(batch.to(torch.float64))).sum(dim=(0, 1))
+        total = spectra.cpu() if total is None else total + spectra.cpu()
+        count += batch.shape[0]
+    return total / count
+
+
+def _phase(images: torch.Tensor, level: float, rng: ImageRandom) -> torch.Tensor:
+    grey = greyscale(images)
+    if level == 0:
+        return to_rgb(grey)
+    return to_rgb(phase_scramble(grey, level, rng).clamp_(0, 1))
+
+
+def _power(images: torch.Tensor, level: str, rng: object, target_spectrum: object = None) -> torch.Tensor:
+    grey = greyscale(images)
+    if level == "original":
+        return to_rgb(grey)
+    return to_rgb(power_equalise(grey, target_spectrum).clamp_(0, 1))
+
+
+def _power_prepare(images: torch.Tensor, level: str, target_spectrum: object = None) -> dict:
+    """Without a target, the mean amplitude spectrum of the whole batch (before it is chunked)."""
+    if level == "equalised" and target_spectrum is None:
+        target_spectrum = amplitude_spectrum(greyscale(images)).mean(dim=0).squeeze(0)
+    return {"target_spectrum": target_spectrum}
+
+
+PHASE_NOISE = Distortion(
+    name="phase_noise",
+    levels=(0, 30, 60, 90, 120, 150, 180),
+    description="greyscale, uniform phase shifts in [-w, w] degrees on every Fourier component, clipped",
+    apply=_phase,
+    parse=numeric_level("phase_noise", 0.0, 180.0, unit=" (degrees)"),
+    clean_level=0,
+    reference=lambda images, **_: to_rgb(greyscale(images)),
+    level_label="phase noise width (degrees)",
+    random=True,
+)
+
+POWER_EQUALISATION = Distortion(
+    name="power_equalisation",
+    levels=("original", "equalised"),
+    description="greyscale, amplitude spectrum replaced by a mean spectrum (phases kept), clipped",
+    apply=_power,
+    parse=named_level("power_equalisation", ("original", "equalised")),
+    clean_level="original",
+    reference=lambda images, **_: to_rgb(greyscale(images)),
+    level_label="power spectrum",
+    options=("target_spectrum",),
+    batch_dependent=True,
+    prepare=_power_prepare,
+)

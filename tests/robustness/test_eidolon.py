@@ -1,0 +1,87 @@
+"""Eidolons (partially coherent disarray): reach 0 is the identity, displacement grows with reach,
+coherence mixes a shared (coherent) and a per-scale field; constant images are left alone."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gaplens.core.errors import InputError
+from gaplens.robustness import clean, distort, eidolon_disarray
+from gaplens.robustness.base import ImageRandom
+from gaplens.robustness.eidolon import _displacement_fields, scale_levels
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    return (0.2125 * x[:, :1] + 0.7154 * x[:, 1:2] + 0.0721 * x[:, 2:]).expand(-1, 3, -1, -1)
+
+
+def test_scale_ladder_is_the_factorys():
+    sigmas, sigma_max = scale_levels(256)
+    assert len(sigmas) == 12 and sigma_max == 64
+    assert sigmas[0] == pytest.approx(1 / math.sqrt(2)) and sigmas[-1] == pytest.approx(32)
+    assert len(scale_levels(224)[0]) == 12
+
+
+@pytest.mark.parametrize("coherence", [0.0, 0.3, 1.0])
+def test_reach_zero_is_the_identity(smooth_images, coherence):
+    x = smooth_images(2, 40)
+    out = eidolon_disarray(x, reach=0, coherence=coherence)  # the full computation, no short cut
+    torch.testing.assert_close(out, _grey(x), rtol=0, atol=2e-6)
+    colour = eidolon_disarray(x, reach=0, coherence=coherence, greyscale_first=False)
+    torch.testing.assert_close(colour, x, rtol=0, atol=2e-6)
+
+
+def test_a_constant_image_is_left_alone():
+    x = torch.full((2, 3, 32, 32), 0.3)
+    torch.testing.assert_close(distort(x, "eidolon_I", 64), x, rtol=0, atol=1e-5)
+
+
+def test_displacement_grows_with_reach(smooth_images):
+    x = smooth_images(2, 32, seed=1, dtype=torch.float64)
+    reference = clean(x, "eidolon_II")
+    change = [float((eidolon_disarray(x, r, 0.3, seed=4) - reference).abs().mean()) for r in (0.125, 0.25, 1, 4, 16)]
+    assert all(a < b for a, b in zip(change, change[1:], strict=False)), change
+    # sub-pixel displacements change the image linearly in the reach
+    assert change[1] / change[0] == pytest.approx(2, rel=0.1)
+
+
+def _fields(coherence: float, size: int = 64) -> list[torch.Tensor]:
+    rng = ImageRandom(0, torch.arange(4), torch.device("cpu"))
+    sigmas, sigma_max = scale_levels(size)
+    return [f for _, f in _displacement_fields(rng, (size, size), sigmas, sigma_max, coherence, 10.0, rng.device)]
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+def test_coherence_mixes_shared_and_per_scale_fields():
+    coherent, mixed = _fields(0.0), _fields(1.0)
+    # fields are yielded coarse to fine; with coherence 0 the finest scale is dragged along by the coarser
+    # ones (strongly correlated), adding independent per-scale fields (coherence 1) decorrelates them
+    assert _correlation(coherent[0], coherent[-1]) > 0.5
+    assert _correlation(mixed[0], mixed[-1]) < _correlation(coherent[0], coherent[-1]) - 0.2
+    # the per-scale part is a unit-variance field: coherence 1 adds about 1 to the variance
+    added = float((mixed[-1] - coherent[-1]).var())
+    assert 0.6 < added < 1.3
+    # same seed: the coherent part is shared by eidolon_I, II and III (common random numbers)
+    torch.testing.assert_close(_fields(0.0)[3], coherent[3])
+
+
+def test_coherence_changes_the_result(smooth_images):
+    x = smooth_images(2, 32)
+    a, b = distort(x, "eidolon_I", 8), distort(x, "eidolon_III", 8)
+    assert (a - b).abs().mean() > 1e-3
+
+
+def test_argument_errors(images):
+    with pytest.raises(InputError, match="reach"):
+        eidolon_disarray(images, reach=-1, coherence=0.3)
+    with pytest.raises(InputError, match="grain"):
+        distort(images, "eidolon_I", 4, grain=0)
+    with pytest.raises(InputError, match="4x4"):
+        distort(torch.rand(1, 3, 3, 3), "eidolon_I", 4)

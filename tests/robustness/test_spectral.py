@@ -1,0 +1,84 @@
+"""Phase noise keeps the amplitude spectrum; power equalisation imposes the target spectrum exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gaplens.robustness import distort, mean_amplitude_spectrum
+from gaplens.robustness.base import ImageRandom
+from gaplens.robustness.spectral import phase_scramble, power_equalise
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    return 0.2125 * x[:, :1] + 0.7154 * x[:, 1:2] + 0.0721 * x[:, 2:]
+
+
+def _rng(n: int, seed: int = 0) -> ImageRandom:
+    return ImageRandom(seed, torch.arange(n), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (31, 24), (17, 21)])
+@pytest.mark.parametrize("width", [30, 90, 180])
+def test_phase_noise_keeps_the_amplitude_spectrum(size, width):
+    grey = _grey(torch.rand(3, 3, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    out = phase_scramble(grey, width, _rng(3))
+    before, after = np.fft.fft2(grey.numpy()), np.fft.fft2(out.numpy())
+    np.testing.assert_allclose(np.abs(after), np.abs(before), rtol=1e-9, atol=1e-9)
+    # the phases moved by at most `width` degrees, and by width/2 on average (uniform shifts)
+    shift = np.degrees(np.abs(np.angle(after / before)))
+    assert shift.max() <= width + 1e-6
+    assert abs(shift.mean() - width / 2) < 0.08 * width
+    assert not np.allclose(out.numpy(), grey.numpy(), atol=1e-3)
+
+
+def test_phase_noise_of_width_zero_is_the_identity(images):
+    grey = _grey(images.double())
+    torch.testing.assert_close(phase_scramble(grey, 0, _rng(4)), grey, rtol=0, atol=1e-14)
+    assert torch.equal(distort(images, "phase_noise", 0), distort(images, "colour", "greyscale"))
+    scrambled = distort(images, "phase_noise", 90)
+    assert torch.equal(scrambled[:, 0], scrambled[:, 2]) and scrambled.min() >= 0 and scrambled.max() <= 1
+
+
+def test_power_equalisation_gives_the_target_spectrum(images):
+    grey = _grey(images.double())
+    target = mean_amplitude_spectrum(torch.rand(5, 3, 32, 32, dtype=torch.float64)).numpy()
+    out = power_equalise(grey, torch.as_tensor(target))
+    amplitude = np.abs(np.fft.fftshift(np.fft.fft2(out.numpy()), axes=(-2, -1)))
+    np.testing.assert_allclose(amplitude[:, 0], np.broadcast_to(target, (4, 32, 32)), rtol=1e-9, atol=1e-9)
+    # ... and keeps each image's phases
+    np.testing.assert_allclose(np.angle(np.fft.fft2(out.numpy())[..., 1:5, 1:5]),
+                               np.angle(np.fft.fft2(grey.numpy())[..., 1:5, 1:5]), atol=1e-9)
+
+
+def test_power_equalisation_defaults_to_the_batch_mean_spectrum(images):
+    grey = _grey(images.double())
+    mean = np.abs(np.fft.fftshift(np.fft.fft2(grey[:, 0].numpy()), axes=(-2, -1))).mean(0)
+    out = power_equalise(grey)
+    amplitude = np.abs(np.fft.fftshift(np.fft.fft2(out.numpy()), axes=(-2, -1)))
+    np.testing.assert_allclose(amplitude[:, 0], np.broadcast_to(mean, (4, 32, 32)), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(mean_amplitude_spectrum(images.double()).numpy(), mean, rtol=1e-12)
+    np.testing.assert_allclose(mean_amplitude_spectrum((images.double(), torch.zeros(4)), batch_size=3).numpy(),
+                               mean, rtol=1e-12)
+
+
+def test_an_uneven_target_is_replaced_by_its_even_part(images):
+    grey = _grey(images.double())
+    target = torch.rand(32, 32, dtype=torch.float64) * 50
+    out = power_equalise(grey, target)
+    unshifted = np.fft.ifftshift(target.numpy())
+    even = (unshifted + np.roll(unshifted[::-1, ::-1], 1, axis=(0, 1))) / 2
+    np.testing.assert_allclose(np.abs(np.fft.fft2(out.numpy()))[:, 0], np.broadcast_to(even, (4, 32, 32)),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_power_equalisation_with_the_published_imagenet_spectrum(imagenet_spectrum, smooth_images):
+    x = smooth_images(2, 224, dtype=torch.float64)
+    out = power_equalise(_grey(x), torch.as_tensor(imagenet_spectrum))
+    amplitude = np.abs(np.fft.fftshift(np.fft.fft2(out.numpy()), axes=(-2, -1)))[:, 0]
+    np.testing.assert_allclose(amplitude, np.broadcast_to(imagenet_spectrum, (2, 224, 224)), rtol=1e-8,
+                               atol=1e-6 * imagenet_spectrum.max())
+    assert abs(float(out.mean()) - imagenet_spectrum[112, 112] / 224 ** 2) < 1e-9  # DC sets the mean grey
+    clipped = distort(x.float(), "power_equalisation", "equalised", target_spectrum=imagenet_spectrum)
+    assert clipped.min() >= 0 and clipped.max() <= 1
