@@ -32,6 +32,9 @@ app.add_typer(shift_app, name="shift")
 visualize_app = typer.Typer(help="Images that excite classes and units: class models, feature visualization, "
                             "DeepDream.", no_args_is_help=True)
 app.add_typer(visualize_app, name="visualize")
+robustness_app = typer.Typer(help="Generalization under the 12 image distortions of Geirhos et al. 2018.",
+                             no_args_is_help=True)
+app.add_typer(robustness_app, name="robustness")
 
 BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
 
@@ -354,6 +357,71 @@ def visualize_dream(
     typer.echo(str(visualize_command("dream", model, out, image=image, layer=layer, octaves=octaves,
                                      steps_per_octave=steps_per_octave, step_size=step_size, size=size,
                                      device=device)))
+
+
+@app.command()
+@_cli_errors
+def distort(
+    images: Annotated[str, typer.Option(help="Image file, folder, sample:NAME or synthetic:... spec.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the distorted PNGs.")],
+    distortion: Annotated[str | None, typer.Option(help="Distortion name (see gaplens.robustness.DISTORTIONS).")]
+    = None,
+    level: Annotated[str | None, typer.Option(help="A published level or a number.")] = None,
+    sheet: Annotated[bool, typer.Option(help="Write the stimulus sheet (every distortion x level, one image).")]
+    = False,
+    limit: int = 8,
+    seed: int = 0,
+) -> None:
+    """Write distorted images, or the stimulus sheet (like Figure 2 of Geirhos et al. 2018).
+
+    Example: gaplens distort --images sample:chelsea --sheet --out runs/sheet
+    """
+    from gaplens.workflows import distort_command
+
+    typer.echo(str(distort_command(images, out, distortion, level, sheet, limit, seed)))
+
+
+@robustness_app.command("sweep")
+@_cli_errors
+def robustness_sweep(
+    models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
+    data: Annotated[str, typer.Option(help="Test set: image folder or synthetic:... spec.")],
+    out: Out,
+    distortions: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
+    batch_size: int = 128,
+    device: str = "auto",
+) -> None:
+    """Accuracy against distortion level for every model (resumable), with 95% intervals and the figure.
+
+    Example: gaplens robustness sweep --models runs/demo/models/shape-world --data synthetic:n=400,seed=9
+    --out runs/robust
+    """
+    from gaplens.workflows import sweep_command
+
+    typer.echo(str(sweep_command(models, data, out, distortions, batch_size, device)))
+
+
+@robustness_app.command("train")
+@_cli_errors
+def robustness_train(
+    data: Annotated[str, typer.Option(help="Training set: image folder or synthetic:... spec.")],
+    test: Annotated[str, typer.Option(help="Test set swept after training.")],
+    out: Out,
+    distortions: Annotated[str, typer.Option(help="'all', 'all-but:NAME' or a comma-separated list.")]
+    = "all-but:uniform_noise",
+    arch: str = "resnet",
+    name: str | None = None,
+    epochs: int = 10,
+    device: str = "auto",
+) -> None:
+    """Train with random distortions as augmentation, then sweep all of them (train on all but one).
+
+    Example: gaplens robustness train --data synthetic:n=2000,seed=0 --test synthetic:n=400,seed=9
+    --distortions all-but:uniform_noise --out runs/robust
+    """
+    from gaplens.workflows import robustness_train_command
+
+    typer.echo(str(robustness_train_command(data, out, distortions, test, arch, name, epochs, device)))
 
 
 Scale = Annotated[str, typer.Option(help="Axis scaling of the linear fit: probit, logit or linear.")]

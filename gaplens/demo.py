@@ -27,6 +27,7 @@ from gaplens.workflows import (
     explain_into_run,
     sanity_into_run,
     shape_bias_into_run,
+    sweep_into_run,
     train_into_run,
 )
 
@@ -51,12 +52,13 @@ class DemoConfig:
     testbed_shift: float = 0.3
     vis_steps: int = 128
     n_sanity: int = 4
+    n_robustness: int = 100
     random_labels_n_train: int = 1000
     dream_size: int = 256
 
 
 QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2, testbed_size=16,
-                   testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64, n_sanity=2,
+                   testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64, n_sanity=2, n_robustness=8,
                    random_labels_n_train=100)
 
 #: The new-test-set testbed: (widths, epochs) of zoo ResNets that differ in capacity and training.
@@ -126,6 +128,9 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
         deepdream_into_run(store, models["texture-world"], "texture-world", "sample:astronaut", "layer3",
                            size=config.dream_size, steps_per_octave=20, step_size=4.0)
         new_test_set_study(store, config, device)
+        robust = generate(config.n_robustness, classes=config.classes, size=config.size,
+                          texture_agreement=1.0 / config.classes, seed=config.seed + 500)
+        sweep_into_run(store, models, robust)
         if not store.is_done("evaluate", "summary"):
             rows = [r for r in store.records("evaluate") if r.get("class") == "all"]
             with store.unit("evaluate", "summary") as unit:

@@ -493,3 +493,72 @@ def shape_bias_command(models: Sequence[str], stimuli: str, out: str | Path, ref
         biases = shape_bias_into_run(store, loaded, source, reference)
         store.finish_run(run_id)
     return [{"model": name, "shape_bias": value} for name, value in biases.items()]
+
+
+def sweep_into_run(store: RunStore, models: dict[str, Classifier], dataset: object, distortions="all",
+                   batch_size: int = 128, seed: int = 0, figure_name: str = "robustness") -> list[dict]:
+    """Accuracy vs. distortion level for each model (study "robustness", resumable) and the figure."""
+    from gaplens.robustness import accuracy_vs_level_figure, sweep
+
+    rows = []
+    for name, model in models.items():
+        rows += sweep(model, dataset, distortions=distortions, batch_size=batch_size, seed=seed, store=store,
+                      model_name=name)
+    with store.unit("robustness", f"figure/{figure_name}") as unit:
+        path = figures.save_figure(accuracy_vs_level_figure(rows), store.figures_dir / f"{_safe(figure_name)}.png")
+        unit.artifact(kind="figure", path=path, title="Accuracy against distortion level (95% CI)")
+    return rows
+
+
+def distort_command(images: str, out: str | Path, distortion: str | None = None, level: str | None = None,
+                    sheet: bool = False, limit: int = 8, seed: int = 0) -> Path:
+    """``gaplens distort``: distorted copies of images as PNGs, or the stimulus sheet of one image."""
+    from gaplens.core.image_io import write_png
+    from gaplens.robustness import DISTORTIONS, distort, stimulus_sheet_figure
+
+    batch = load_image_batch(images, limit=limit)
+    folder = Path(out)
+    if sheet:
+        return figures.save_figure(stimulus_sheet_figure(batch.images, seed=seed), folder / "stimulus_sheet.png")
+    if distortion is None or level is None:
+        raise InputError("give --distortion and --level (or --sheet)")
+    spec = DISTORTIONS[distortion]
+    value = next((lv for lv in spec.levels if str(lv) == level), None)
+    if value is None:
+        try:
+            value = float(level)
+        except ValueError:
+            raise InputError(f"--level {level!r}: expected one of {list(spec.levels)} or a number") from None
+    result = distort(batch.images, distortion, value, seed=seed)
+    for image_id, image in zip(batch.ids, result, strict=True):
+        write_png(folder / f"{_safe(Path(image_id).stem)}_{distortion}_{_safe(str(level))}.png", image)
+    return folder
+
+
+def sweep_command(models: Sequence[str], data: str, out: str | Path, distortions: str = "all",
+                  batch_size: int = 128, device: str = "auto") -> Path:
+    """``gaplens robustness sweep``: accuracy of model specs under every distortion and level."""
+    loaded = {(Path(m).name if Path(m).exists() else m): load_model(m, device=device) for m in models}
+    chosen = distortions if distortions == "all" else [d.strip() for d in distortions.split(",")]
+    with RunStore(out) as store:
+        run_id = store.start_run("robustness sweep", {"models": list(models), "data": data,
+                                                      "distortions": distortions})
+        sweep_into_run(store, loaded, load_dataset(data), chosen, batch_size)
+        store.finish_run(run_id)
+        return store.run_dir / "report.html"
+
+
+def robustness_train_command(data: str, out: str | Path, distortions: str, test: str, arch: str = "resnet",
+                             name: str | None = None, epochs: int = 10, device: str = "auto") -> Path:
+    """``gaplens robustness train``: train with distortions as augmentation, then sweep every distortion."""
+    from gaplens.robustness import distortion_augment
+
+    augment = distortion_augment(distortions)
+    name = name or f"{arch}-{_safe(distortions)}"
+    with RunStore(out) as store:
+        run_id = store.start_run("robustness train", {"data": data, "distortions": distortions, "arch": arch})
+        model = train_into_run(store, name, load_dataset(data), arch=arch, epochs=epochs, augment=augment,
+                               device=device)
+        sweep_into_run(store, {name: model}, load_dataset(test), figure_name=f"robustness_{name}")
+        store.finish_run(run_id)
+        return store.run_dir / "models" / name

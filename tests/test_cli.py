@@ -198,3 +198,24 @@ def test_shape_bias_command(tmp_path):
     df = records(run)
     overall = df[(df["study"] == "shape_bias") & (df["category"] == "all")]
     assert overall["n_shape"].iloc[0] + overall["n_texture"].iloc[0] <= 60
+
+
+def test_distort_and_robustness_commands(tmp_path):
+    result = invoke("distort", "--images", "synthetic:n=2,classes=3,size=32,seed=2", "--distortion", "contrast",
+                    "--level", "0.3", "--out", str(tmp_path / "d"))
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "d").glob("*_contrast_0.3.png"))) == 2
+    result = runner.invoke(app, ["distort", "--images", "sample:coffee", "--distortion", "contrast", "--level",
+                                 "high", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "0.3" in result.output
+    run = tmp_path / "run"
+    result = invoke("robustness", "train", "--data", "synthetic:n=32,classes=2,size=32,seed=1",
+                    "--test", "synthetic:n=16,classes=2,size=32,seed=3", "--distortions", "contrast,rotation",
+                    "--epochs", "1", "--name", "m", "--out", str(run), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    df = records(run)
+    sweep = df[(df["study"] == "robustness") & df["distortion"].notna()]
+    assert set(sweep["distortion"]) >= {"contrast", "rotation", "uniform_noise"}
+    assert (sweep["n"] == 16).all()
+    invoke("report", str(run))
+    assert "Distortion robustness" in (run / "report.html").read_text()

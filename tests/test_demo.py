@@ -10,7 +10,7 @@ def test_quick_demo_end_to_end_and_resume(tmp_path):
     report = run_demo(tmp_path / "demo", QUICK, device="cpu", progress=False)
     page = report.read_text()
     for heading in ("Data", "Training", "Evaluation", "Explanations", "New test sets",
-                    "Feature visualization", "Sanity checks", "Texture vs. shape"):
+                    "Feature visualization", "Sanity checks", "Texture vs. shape", "Distortion robustness"):
         assert heading in page
     assert "data:image/png;base64," in page
     df = records(tmp_path / "demo")
