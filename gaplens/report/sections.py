@@ -182,3 +182,15 @@ def robustness_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
         figures=_figures(artifacts),
     )
 
+
+
+def _shift_evaluation_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+    cols = [c for c in ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high") if c in df]
+    return Section(title="New test sets: evaluations",
+                   intro="Each model on the original and the new test set (per-example correctness is kept in maps/).",
+                   tables=[("Accuracy per model and set (Clopper-Pearson 95%)", df[cols])],
+                   figures=_figures(artifacts))
+
+
+for _study in ("shift", "shift_testbed"):
+    register_section(_study, title="New test sets: evaluations", order=11)(_shift_evaluation_section)
