@@ -52,8 +52,8 @@ True
 
 from __future__ import annotations
 
+import io
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from gaplens.core.errors import ImageReadError, InputError
+from gaplens.core.files import atomic_write
 
 __all__ = [
     "Size",
@@ -416,16 +417,6 @@ def write_png(path: PathLike, image: ArrayLike) -> Path:
     """
     array = to_uint8_hwc(image)
     pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            pil.save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return atomic_write(path, buffer.getvalue())
