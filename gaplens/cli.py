@@ -35,6 +35,8 @@ app.add_typer(visualize_app, name="visualize")
 robustness_app = typer.Typer(help="Generalization under the 12 image distortions of Geirhos et al. 2018.",
                              no_args_is_help=True)
 app.add_typer(robustness_app, name="robustness")
+stylize_app = typer.Typer(no_args_is_help=True)  # help: the docstring of stylize() below
+app.add_typer(stylize_app, name="stylize")
 
 BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
 
@@ -422,6 +424,104 @@ def robustness_train(
     from gaplens.workflows import robustness_train_command
 
     typer.echo(str(robustness_train_command(data, out, distortions, test, arch, name, epochs, device)))
+
+
+@stylize_app.callback(invoke_without_command=True)
+@_cli_errors
+def stylize(
+    ctx: typer.Context,
+    content: Annotated[Path | None, typer.Option(help="Content images, one sub-folder per class.")] = None,
+    style: Annotated[Path | None, typer.Option(help="Style images (any layout; class folders make a "
+                                                    "cue-conflict manifest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (re-running skips done "
+                                                                 "images).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Folder with encoder.safetensors and "
+                                                      "decoder.safetensors.")] = None,
+    encoder: Annotated[Path | None, typer.Option(help="Encoder file (vgg_normalized.pth or .safetensors).")] = None,
+    decoder: Annotated[Path | None, typer.Option(help="Decoder file (decoder.pth or .safetensors).")] = None,
+    alpha: Annotated[float, typer.Option(help="Content-style trade-off; 1 = full stylization.")] = 1.0,
+    size: Annotated[int | None, typer.Option(help="Centre-crop and resize content images to SIZE x SIZE.")]
+    = None,
+    batch_size: int = 16,
+    seed: Annotated[int, typer.Option(help="Selects which style image each content image gets.")] = 0,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """AdaIN stylization (Huang & Belongie 2017): stylize every content image once with a random style image.
+
+    A Stylized-ImageNet-style copy of --content: class folders kept, resumable, with a manifest.
+
+    Sub-commands: train-decoder (an AdaIN decoder for any encoder, offline), convert-weights
+    (the released AdaIN .pth files to safetensors).
+
+    Example: gaplens stylize --content data/train --style data/paintings --weights adain/ --out data/stylized
+    """
+    if ctx.invoked_subcommand is not None:
+        given = [n for n, v in (("--content", content), ("--style", style), ("--out", out), ("--weights", weights),
+                                ("--encoder", encoder), ("--decoder", decoder)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} belong after the sub-command: "
+                             f"gaplens stylize {ctx.invoked_subcommand} {' '.join(given)} ...")
+        return
+    missing = [n for n, v in (("--content", content), ("--style", style), ("--out", out)) if v is None]
+    if missing:
+        raise InputError(f"gaplens stylize needs {', '.join(missing)} (or a sub-command: train-decoder, "
+                         "convert-weights)")
+    from gaplens.workflows import stylize_command
+
+    _emit(stylize_command(content, style, out, weights=weights, encoder=encoder, decoder=decoder, alpha=alpha,
+                          size=size, batch_size=batch_size, seed=seed, device=device), as_json)
+
+
+@stylize_app.command("train-decoder")
+@_cli_errors
+def stylize_train_decoder(
+    content: Annotated[Path, typer.Option(help="Content images (any layout).")],
+    style: Annotated[Path, typer.Option(help="Style images (any layout).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder (re-running resumes).")],
+    encoder: Annotated[str, typer.Option(help="'random', 'random:SEED' (offline random-weight encoder) or a "
+                                              "weights file (vgg_normalized.pth, .safetensors).")] = "random",
+    steps: Annotated[int, typer.Option(help="Total optimisation steps (raise it and re-run to train further).")]
+    = 1000,
+    batch_size: int = 8,
+    lr: float = 1e-4,
+    style_weight: Annotated[float, typer.Option(help="Weight of the style loss against the content loss.")] = 10.0,
+    size: Annotated[int, typer.Option(help="Centre-crop and resize every image to SIZE x SIZE.")] = 64,
+    seed: int = 0,
+    checkpoint_every: int = 100,
+    device: str = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Train an AdaIN decoder with the content + style loss of Huang & Belongie, resumably.
+
+    Writes OUT/encoder.safetensors and OUT/decoder.safetensors (use with gaplens stylize --weights OUT),
+    OUT/decoder_state.pt and OUT/history.csv.
+
+    Example: gaplens stylize train-decoder --content data/train --style data/paintings --encoder random
+    --steps 2000 --out runs/adain
+    """
+    from gaplens.workflows import train_decoder_command
+
+    _emit(train_decoder_command(content, style, out, encoder=encoder, steps=steps, batch_size=batch_size, lr=lr,
+                                style_weight=style_weight, size=size, seed=seed, checkpoint_every=checkpoint_every,
+                                device=device), as_json)
+
+
+@stylize_app.command("convert-weights")
+@_cli_errors
+def stylize_convert_weights(
+    encoder: Annotated[Path, typer.Option(help="The released vgg_normalized.pth.")],
+    decoder: Annotated[Path, typer.Option(help="The released decoder.pth.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the safetensors files.")],
+    as_json: AsJson = False,
+) -> None:
+    """Check the released AdaIN weights (read without unpickling code) and rewrite them as safetensors.
+
+    Example: gaplens stylize convert-weights --encoder vgg_normalized.pth --decoder decoder.pth --out adain/
+    """
+    from gaplens.workflows import convert_weights_command
+
+    _emit(convert_weights_command(encoder, decoder, out), as_json)
 
 
 Scale = Annotated[str, typer.Option(help="Axis scaling of the linear fit: probit, logit or linear.")]

@@ -562,3 +562,104 @@ def robustness_train_command(data: str, out: str | Path, distortions: str, test:
         sweep_into_run(store, {name: model}, load_dataset(test), figure_name=f"robustness_{name}")
         store.finish_run(run_id)
         return store.run_dir / "models" / name
+
+
+def _encoder_from_spec(spec: str):
+    """``random`` / ``random:SEED`` (the offline random-weight encoder) or a weights file."""
+    from gaplens.bias import load_encoder, random_encoder
+
+    if spec == "random" or spec.startswith("random:"):
+        seed_text = spec.partition(":")[2] or "0"
+        try:
+            return random_encoder(seed=int(seed_text))
+        except ValueError:
+            raise InputError(f"--encoder {spec!r}: expected 'random', 'random:SEED' (an int) "
+                             "or a weights file") from None
+    if not Path(spec).is_file():
+        raise InputError(f"--encoder {spec!r}: no such file; expected vgg_normalized.pth, an encoder.safetensors "
+                         "or 'random'")
+    return load_encoder(spec)
+
+
+def stylizer_from_files(weights: str | Path | None = None, encoder: str | Path | None = None,
+                        decoder: str | Path | None = None):
+    """The Stylizer of a weights folder (``encoder.safetensors`` + ``decoder.safetensors``) or of two files."""
+    from gaplens.bias import load_adain_weights
+
+    if weights is not None:
+        if encoder is not None or decoder is not None:
+            raise InputError("give either --weights DIR or --encoder FILE with --decoder FILE, not both")
+        folder = Path(weights)
+        missing = [n for n in ("encoder.safetensors", "decoder.safetensors") if not (folder / n).is_file()]
+        if missing:
+            raise InputError(f"--weights {str(weights)!r}: expected a folder with {' and '.join(missing)} "
+                             "(written by 'gaplens stylize train-decoder' or 'convert-weights')")
+        return load_adain_weights(folder / "encoder.safetensors", folder / "decoder.safetensors")
+    if encoder is None or decoder is None:
+        raise InputError("give --weights DIR, or --encoder FILE and --decoder FILE (e.g. the released "
+                         "vgg_normalized.pth and decoder.pth)")
+    for option, path in (("--encoder", encoder), ("--decoder", decoder)):
+        if not Path(path).is_file():
+            raise InputError(f"{option} {str(path)!r}: no such file")
+    return load_adain_weights(encoder, decoder)
+
+
+def stylize_command(content: str | Path, style: str | Path, out: str | Path, *, weights=None, encoder=None,
+                    decoder=None, alpha: float = 1.0, size: int | None = None, batch_size: int = 16,
+                    seed: int = 0, device: str = "auto") -> dict:
+    """``gaplens stylize``: a Stylized-ImageNet-style copy of ``content`` (resumable), with its manifest."""
+    from gaplens.bias import stylize_folder
+    from gaplens.core.device import resolve_device
+
+    for option, folder in (("--content", content), ("--style", style)):
+        if not Path(folder).is_dir():
+            raise InputError(f"{option} {str(folder)!r}: expected a folder of images")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"--alpha {alpha}: expected a number in [0, 1]")
+    stylizer = stylizer_from_files(weights, encoder, decoder).to(resolve_device(device))
+    result = stylize_folder(content, style, out, stylizer=stylizer, alpha=alpha, seed=seed,
+                            batch_size=batch_size, size=size)
+    return {"out": str(result.out_dir), "written": result.written, "skipped": result.skipped,
+            "manifest": str(result.manifest)}
+
+
+def train_decoder_command(content: str | Path, style: str | Path, out: str | Path, *, encoder: str = "random",
+                          steps: int = 1000, batch_size: int = 8, lr: float = 1e-4, style_weight: float = 10.0,
+                          size: int | None = 64, seed: int = 0, checkpoint_every: int = 100,
+                          device: str = "auto") -> dict:
+    """``gaplens stylize train-decoder``: train an AdaIN decoder into ``out`` (re-running resumes).
+
+    Writes ``decoder_state.pt`` (the resumable state), ``encoder.safetensors`` and
+    ``decoder.safetensors`` (for ``gaplens stylize --weights OUT``) and ``history.csv``.
+    """
+    import csv
+
+    from gaplens.bias import train_decoder
+    from gaplens.core.files import atomic_write
+
+    for option, folder in (("--content", content), ("--style", style)):
+        if not Path(folder).is_dir():
+            raise InputError(f"{option} {str(folder)!r}: expected a folder of images")
+    result = train_decoder(_encoder_from_spec(encoder), Path(content), Path(style), steps, batch_size=batch_size,
+                           lr=lr, style_weight=style_weight, size=size, seed=seed, checkpoint_dir=out,
+                           resume=True, checkpoint_every=checkpoint_every, device=device)
+    text = io.StringIO()
+    if result.history:
+        writer = csv.DictWriter(text, fieldnames=list(result.history[0]))
+        writer.writeheader()
+        writer.writerows(result.history)
+    atomic_write(Path(out) / "history.csv", text.getvalue().encode())
+    last = result.history[-1] if result.history else {}
+    return {"out": str(out), "steps": steps, "loss": last.get("loss"), "content_loss": last.get("content_loss"),
+            "style_loss": last.get("style_loss")}
+
+
+def convert_weights_command(encoder: str | Path, decoder: str | Path, out: str | Path) -> dict:
+    """``gaplens stylize convert-weights``: check the released AdaIN weights, rewrite them as safetensors."""
+    from gaplens.bias import convert_adain_weights
+
+    for option, path in (("--encoder", encoder), ("--decoder", decoder)):
+        if not Path(path).is_file():
+            raise InputError(f"{option} {str(path)!r}: no such file")
+    enc_path, dec_path = convert_adain_weights(encoder, decoder, out)
+    return {"encoder": str(enc_path), "decoder": str(dec_path)}

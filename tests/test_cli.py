@@ -21,7 +21,8 @@ def invoke(*args: str):
 
 
 def test_help_of_every_command_has_an_example():
-    for command in (["demo"], ["data", "synth"], ["train"], ["evaluate"], ["layers"], ["report"]):
+    for command in (["demo"], ["data", "synth"], ["train"], ["evaluate"], ["layers"], ["report"], ["stylize"],
+                    ["stylize", "train-decoder"], ["stylize", "convert-weights"]):
         result = invoke(*command, "--help")
         assert result.exit_code == 0, command
         assert "Example: gaplens" in result.output, command
@@ -123,7 +124,7 @@ def test_shift_analyze_and_evaluate(tmp_path):
     result = invoke("shift", "analyze", "--csv", str(csv_path), "--scale", "linear", "--out", str(tmp_path / "r"),
                     "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["n_models"] == 3 and summary["mean_drop"] == pytest.approx(0.08)
     assert summary["slope"] == pytest.approx(5 / 3)  # through (0.9, 0.8), (0.93, 0.85), (0.96, 0.9)
     bad = tmp_path / "bad.csv"
@@ -219,3 +220,67 @@ def test_distort_and_robustness_commands(tmp_path):
     assert (sweep["n"] == 16).all()
     invoke("report", str(run))
     assert "Distortion robustness" in (run / "report.html").read_text()
+
+
+def test_stylize_commands_train_convert_and_stylize(tmp_path):
+    import torch
+
+    from gaplens.bias import decoder, load_adain_weights, random_encoder
+    from gaplens.core.image_io import write_png
+    from gaplens.data.synthetic import generate
+
+    data = generate(14, classes=3, size=16, seed=0)
+    for i in range(10):
+        write_png(tmp_path / "content" / data.class_names[int(data.labels[i])] / f"{i}.png", data.images[i])
+    for i in range(10, 14):
+        write_png(tmp_path / "style" / f"s{i}.png", data.images[i])
+    adain = tmp_path / "adain"
+    result = invoke("stylize", "train-decoder", "--content", str(tmp_path / "content"), "--style",
+                    str(tmp_path / "style"), "--steps", "2", "--batch-size", "2", "--size", "16",
+                    "--checkpoint-every", "1", "--out", str(adain), "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 2 and summary["loss"] > 0
+    assert {"encoder.safetensors", "decoder.safetensors", "decoder_state.pt", "history.csv"} <= {
+        p.name for p in adain.iterdir()}
+    # the trained decoder belongs to the offline random encoder (seed 0) it was trained for
+    stylizer = load_adain_weights(adain / "encoder.safetensors", adain / "decoder.safetensors")
+    assert torch.equal(stylizer.encoder[2].weight, random_encoder(seed=0)[2].weight)
+
+    out = tmp_path / "stylized"
+    args = ("stylize", "--content", str(tmp_path / "content"), "--style", str(tmp_path / "style"),
+            "--weights", str(adain), "--out", str(out), "--device", "cpu", "--json")
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert (json.loads(first.stdout)["written"], json.loads(first.stdout)["skipped"]) == (10, 0)
+    counts = {d.name: len(list(d.glob("*.png"))) for d in out.iterdir() if d.is_dir()}
+    assert counts == {d.name: len(list(d.glob("*.png"))) for d in (tmp_path / "content").iterdir()}
+    again = invoke(*args)
+    assert (json.loads(again.stdout)["written"], json.loads(again.stdout)["skipped"]) == (0, 10)
+
+    tiny = (4, 8, 8, 16)
+    enc_state = {k: torch.randn(v.shape) for k, v in random_encoder(tiny).state_dict().items()}
+    torch.save(enc_state, tmp_path / "vgg_normalized.pth")
+    torch.save({k: torch.randn(v.shape) for k, v in decoder(tiny).state_dict().items()}, tmp_path / "decoder.pth")
+    result = invoke("stylize", "convert-weights", "--encoder", str(tmp_path / "vgg_normalized.pth"),
+                    "--decoder", str(tmp_path / "decoder.pth"), "--out", str(tmp_path / "converted"), "--json")
+    assert result.exit_code == 0, result.output
+    converted = load_adain_weights(tmp_path / "converted" / "encoder.safetensors",
+                                   tmp_path / "converted" / "decoder.safetensors")
+    assert torch.equal(converted.encoder[2].weight, enc_state["2.weight"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["stylize", "--content", "c", "--style", "s"], "needs --out"),
+    (["stylize", "--content", "c", "train-decoder", "--style", "s", "--out", "o"], "after the sub-command"),
+    (["stylize", "--content", "nowhere", "--style", "s", "--out", "o", "--weights", "w"], "--content 'nowhere'"),
+    (["stylize", "train-decoder", "--content", ".", "--style", ".", "--out", "o", "--encoder", "random:x"],
+     "random:SEED"),
+    (["stylize", "convert-weights", "--encoder", "missing.pth", "--decoder", "d.pth", "--out", "o"],
+     "missing.pth"),
+])
+def test_stylize_mistakes_exit_2_with_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
