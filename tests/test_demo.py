@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gaplens.demo import QUICK, run_demo
+from gaplens.robustness import DISTORTIONS
 from gaplens.store import RunStore, records
 
 
@@ -16,6 +17,12 @@ def test_quick_demo_end_to_end_and_resume(tmp_path):
     df = records(tmp_path / "demo")
     overall = df[(df["study"] == "evaluate") & (df["class"] == "all")]
     assert len(overall) == 3 * 4  # three models x four test sets
+    # Geirhos et al.'s protocol: clean, one distortion, all but uniform noise; each swept on all 12
+    swept = df[(df["study"] == "robustness") & df["distortion"].notna()]
+    trained = swept[swept["model"].astype(str).str.startswith("trained-")]
+    assert set(trained["model"]) == {"trained-clean", "trained-salt_and_pepper", "trained-all-but-uniform_noise"}
+    assert trained.groupby("model")["distortion"].nunique().eq(len(DISTORTIONS)).all()
+    assert "held out" in page
     # a re-run resumes: nothing is recomputed, the records are identical
     with RunStore(tmp_path / "demo") as store:
         units_before = len(store.records())

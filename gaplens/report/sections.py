@@ -173,15 +173,21 @@ def robustness_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
     rows = df[df["distortion"].notna()].astype({"level": str})
     table = rows.pivot_table(index=["distortion", "level"], columns="model", values="accuracy", sort=False)
     table = table.reset_index()
+    means = rows.pivot_table(index="model", columns="distortion", values="accuracy", aggfunc="mean", sort=False)
+    intro = ("Accuracy under the 12 image distortions of Geirhos et al. (2018) at their published levels, with "
+             "Clopper-Pearson 95% intervals in the figures (one line per model, chance level dashed).")
+    if rows["model"].astype(str).str.startswith("trained-").any():
+        intro += (" Models named trained-* follow the paper's training protocol on one training set: trained "
+                  "clean, with salt-and-pepper noise, or with every distortion but uniform noise as augmentation "
+                  "(half of the images distorted). Uniform noise is held out: compare its curve with those of "
+                  "the trained distortions to see whether the learned robustness carries over.")
     return Section(
         title="Distortion robustness",
-        intro=("Accuracy under the 12 image distortions of Geirhos et al. (2018) at their published levels, with "
-               "Clopper-Pearson 95% intervals in the figure. In the demo the test images are shape-world images "
-               "(random textures), evaluated by all three demo models."),
-        tables=[("Accuracy by distortion and level", table)],
+        intro=intro,
+        tables=[("Mean accuracy over each distortion's levels", means.reset_index()),
+                ("Accuracy by distortion and level", table)],
         figures=_figures(artifacts),
     )
-
 
 
 def _shift_evaluation_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
