@@ -7,8 +7,9 @@ the median of ``--repeats`` runs of
 
 * gaplens at every batch size of its sweep (the main table shows the fastest, and the default 64);
 * Captum at its defaults, and at the fastest of a few batching settings ("Captum best");
-* the floor: (rows the method must evaluate) x (time of one batched forward+backward w.r.t.
-  the input per row, forward only for occlusion), measured at the batch size gaplens ran with.
+* the floor: (rows the method must evaluate) x (time per row of one batched forward+backward
+  pass w.r.t. the input, forward only for occlusion) at the batch size gaplens ran with, timed
+  as bare back-to-back passes on random images in the same round-robin as the runs.
 
 Every timed configuration's result is checked against gaplens' (max |difference| <= 1e-3 x the
 largest magnitude), so both libraries do the same work. SmoothGrad draws random noise, so its
@@ -187,62 +188,50 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return CLOCK(fn)
 
 
-def pass_seconds(model: Classifier, rows: int, size: int, backward: bool, repeats: int) -> float:
-    """Median seconds of one forward (+ backward w.r.t. the inputs) pass on ``rows`` images."""
-    gen = torch.Generator().manual_seed(rows)
-    x = torch.rand((rows, 3, size, size), generator=gen)
-    target = torch.randint(0, CLASSES, (rows,), generator=gen)
-
-    def one() -> None:
-        if backward:
-            xg = x.detach().requires_grad_(True)
-            with torch.enable_grad():
-                scores = model(xg).gather(1, target[:, None]).sum()
-                torch.autograd.grad(scores, xg)
-        else:
-            with torch.no_grad():
-                model(x)
-
-    one()  # warm-up (allocator, oneDNN primitives for this shape)
-    return statistics.median(timed(one)[0] for _ in range(repeats))
-
-
-class Floor:
-    """Per-pass times, measured lazily and cached: the floor of a method is built from them."""
-
-    def __init__(self, model: Classifier, size: int, repeats: int) -> None:
-        self.model, self.size, self.repeats = model, size, repeats
-        self.cache: dict[tuple[int, bool], float] = {}
-
-    def pass_time(self, rows: int, backward: bool) -> float:
-        key = (rows, backward)
-        if key not in self.cache:
-            self.cache[key] = pass_seconds(self.model, rows, self.size, backward, self.repeats)
-        return self.cache[key]
-
-    def seconds(self, rows: int, batch_size: int, backward: bool) -> float:
-        """``rows`` rows in passes of ``batch_size``: one pass when they fit, else rows x per-row time."""
-        if rows <= batch_size:
-            return self.pass_time(rows, backward)
-        return rows * self.pass_time(batch_size, backward) / batch_size
-
-
 @dataclass
 class Run:
     """One timed configuration: a library, a setting, and the call itself."""
 
-    library: str  # "gaplens" or "Captum"
+    library: str  # "gaplens", "Captum" or "floor"
     setting: str  # "B=128", "default", "internal_batch_size=64", ...
-    fn: Callable[[], torch.Tensor]
-    batch_size: int | None = None  # gaplens batch_size
+    fn: Callable[[], torch.Tensor | None]
+    batch_size: int | None = None  # gaplens (and floor) batch_size
     default: bool = False  # Captum at its defaults / gaplens at batch_size=64
+    scale: float = 1.0  # the floor: rows required / rows its timed passes evaluated
     times: list[float] = field(default_factory=list)
     repeats: int = 0
     rel_diff: float = float("nan")
 
     @property
     def median(self) -> float:
-        return statistics.median(self.times)
+        return statistics.median(self.times) * self.scale
+
+
+def floor_run(model: Classifier, size: int, rows: int, batch_size: int, backward: bool,
+              fraction: float = 1.0) -> Run:
+    """The floor: bare forward(+backward w.r.t. the inputs) passes of ``batch_size`` random images.
+
+    Times ``ceil(rows / batch_size)`` back-to-back passes (a ``fraction`` of them for long
+    forward-only sweeps) and scales to ``rows``: (rows required) x (time of one batched pass per
+    row). When one pass covers all rows it is exactly one pass of ``rows`` images.
+    """
+    per_pass = min(rows, batch_size)
+    passes = max(1, round(math.ceil(rows / per_pass) * fraction))
+    gen = torch.Generator().manual_seed(per_pass)
+    x = torch.rand((per_pass, 3, size, size), generator=gen)
+    target = torch.randint(0, CLASSES, (per_pass, 1), generator=gen)
+
+    def run() -> None:
+        for _ in range(passes):
+            if backward:
+                xg = x.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    torch.autograd.grad(model(xg).gather(1, target).sum(), xg)
+            else:
+                with torch.no_grad():
+                    model(x)
+
+    return Run("floor", f"B={batch_size}", run, batch_size, scale=rows / (passes * per_pass))
 
 
 def relative_difference(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -282,7 +271,7 @@ def time_runs(method: str, runs: list[Run], repeats: int, slow_seconds: float, s
                     run.repeats = min(repeats, slow_repeats)
                 if reference is None:
                     reference = out
-                if verify:
+                if verify and out is not None:
                     run.rel_diff = check(f"{method} {run.library} {run.setting}", out, reference)
             del out
             print(f"    {method:<22} {run.library:<8} {run.setting:<26} {seconds:8.3f} s", file=sys.stderr,
@@ -349,34 +338,46 @@ def benches(setup: Setup, model: Classifier, x: torch.Tensor, target: torch.Tens
         maps = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
         return LayerAttribution.interpolate(maps, (size, size), "bilinear")
 
+    def bench(name: str, runs: list[Run], rows: int, backward: bool, fraction: float = 1.0, **kwargs) -> Bench:
+        """The method's runs plus a floor run at each gaplens batch size, last in every round."""
+        floors = [floor_run(model, size, rows, r.batch_size, backward, fraction) for r in runs
+                  if r.library == "gaplens"]
+        return Bench(name, runs + floors, rows, backward, **kwargs)
+
     positions = (math.ceil((size - WINDOW) / STRIDE) + 1) ** 2
     return [
-        Bench("gradient", [*gaplens_runs("gradient", single),
+        bench("gradient", [*gaplens_runs("gradient", single),
                            Run("Captum", "default", lambda: Saliency(model).attribute(x, target=target, abs=False),
                                default=True)],
               n, True),
-        Bench("integrated_gradients",
+        bench("integrated_gradients",
               [*gaplens_runs("integrated_gradients", setup.batch_sizes, n_steps=steps),
                Run("Captum", "default", ig(None), default=True),
                *(Run("Captum", f"internal_batch_size={b}", ig(b)) for b in setup.ig_internal)],
               steps * n, True),
-        Bench("smoothgrad",
+        bench("smoothgrad",
               [*gaplens_runs("smoothgrad", setup.batch_sizes, n_samples=samples, noise=NOISE),
                Run("Captum", "default", sg(None), default=True),
                *(Run("Captum", f"nt_samples_batch_size={b}", sg(b)) for b in setup.nt_batches)],
               samples * n, True, verify=False),
-        Bench("occlusion",
+        # the occlusion floor times a quarter of the forward passes (they are all alike)
+        bench("occlusion",
               [*gaplens_runs("occlusion", setup.occ_batch_sizes or setup.batch_sizes, window=WINDOW, stride=STRIDE,
                              fill=FILL),
+               # incremental inference off: every occluded image evaluated whole (the floor's work)
+               Run("gaplens (whole images)", f"B={DEFAULT_BATCH}, incremental=False",
+                   lambda: attribute(model, x, target=target, method="occlusion", batch_size=DEFAULT_BATCH,
+                                     score="logit", window=WINDOW, stride=STRIDE, fill=FILL, incremental=False),
+                   DEFAULT_BATCH),
                Run("Captum", "default", occ(1), default=True),
                *(Run("Captum", f"perturbations_per_eval={p}", occ(p)) for p in setup.occ_ppe)],
-              n * positions + n, False, floor_note=f"{positions} windows"),
-        Bench("guided_backprop",
+              n * positions + n, False, fraction=0.25, floor_note=f"{positions} windows"),
+        bench("guided_backprop",
               [*gaplens_runs("guided_backprop", single),
                Run("Captum", "default", lambda: GuidedBackprop(model).attribute(x, target=target), default=True)],
               n, True),
-        Bench("grad_cam", [*gaplens_runs("grad_cam", single), Run("Captum", "default", cam, default=True)],
-              n, True, floor_note=f"layer {layer_name}"),
+        bench("grad_cam", [*gaplens_runs("grad_cam", single), Run("Captum", "default", cam, default=True)],
+              n, True, floor_note=f"layer {layer_name}; floor: backward to the input"),
     ]
 
 
@@ -492,21 +493,22 @@ class Summary:
     floor_default: float
 
 
-def summarize(bench: Bench, floor: Floor) -> Summary:
+def floor_of(bench: Bench, batch_size: int) -> Run:
+    return next(r for r in bench.runs if r.library == "floor" and r.batch_size == batch_size)
+
+
+def summarize(bench: Bench) -> Summary:
     ours = [r for r in bench.runs if r.library == "gaplens"]
     theirs = [r for r in bench.runs if r.library == "Captum"]
     best = min(ours, key=lambda r: r.median)
     default = next((r for r in ours if r.default), best)
-    return Summary(
-        bench.name, best, default,
-        next(r for r in theirs if r.default), min(theirs, key=lambda r: r.median),
-        floor.seconds(bench.rows, best.batch_size, bench.backward),
-        floor.seconds(bench.rows, default.batch_size, bench.backward),
-    )
+    return Summary(bench.name, best, default, next(r for r in theirs if r.default),
+                   min(theirs, key=lambda r: r.median), floor_of(bench, best.batch_size).median,
+                   floor_of(bench, default.batch_size).median)
 
 
-def model_report(setup: Setup, bench_list: list[Bench], summaries: list[Summary], floor: Floor,
-                 repeats: int, sg_check: float) -> list[str]:
+def model_report(setup: Setup, bench_list: list[Bench], summaries: list[Summary], repeats: int,
+                 sg_check: float) -> list[str]:
     lines = [
         f"### {setup.model}: zoo {setup.model} (8 classes, random init), {setup.n} images of "
         f"{setup.size}x{setup.size}",
@@ -527,21 +529,28 @@ def model_report(setup: Setup, bench_list: list[Bench], summaries: list[Summary]
               "|---|---|---|---|---|---|---|---|"]
     for bench in bench_list:
         for run in bench.runs:
-            floor_s = (fmt(floor.seconds(bench.rows, run.batch_size, bench.backward))
-                       if run.batch_size is not None else "")
+            if run.library == "floor":
+                continue
+            floor_s = fmt(floor_of(bench, run.batch_size).median) if run.batch_size is not None else ""
             diff = "Captum noise: see below" if not bench.verify else f"{run.rel_diff:.1e}"
             rows = f"{bench.rows} {'fwd+bwd' if bench.backward else 'fwd'}"
             if bench.floor_note:
                 rows += f" ({bench.floor_note})"
             lines.append(f"| {bench.name} | {run.library} | {run.setting} | {fmt(run.median)} | {len(run.times)} "
                          f"| {rows} | {floor_s} | {diff} |")
-    lines += ["", f"SmoothGrad with Captum's exact noise fed to gaplens: max relative difference {sg_check:.1e}.", "",
-              "One pass (median, ms per row):", "", "| rows per pass | forward+backward ms/row | forward ms/row |",
-              "|---|---|---|"]
-    for rows in sorted({rows for rows, _ in floor.cache}):
-        cells = [f"{1e3 * floor.cache[(rows, b)] / rows:.3f}" if (rows, b) in floor.cache else ""
-                 for b in (True, False)]
-        lines.append(f"| {rows} | {cells[0]} | {cells[1]} |")
+    lines += ["", f"SmoothGrad with Captum's exact noise fed to gaplens: max relative difference {sg_check:.1e}.", ""]
+    multi = [b for b in bench_list if any(r.library == "floor" and r.batch_size < b.rows for r in b.runs)]
+    if multi:
+        sizes = sorted({r.batch_size for b in multi for r in b.runs if r.library == "floor"})
+        lines += ["Floor passes (median ms per row, interleaved with the runs above):", "",
+                  "| rows per pass | " + " | ".join(f"{b.name} ({'fwd+bwd' if b.backward else 'fwd'})" for b in multi)
+                  + " |", "|---|" + "---|" * len(multi)]
+        for size in sizes:
+            cells = []
+            for b in multi:
+                run = next((r for r in b.runs if r.library == "floor" and r.batch_size == size), None)
+                cells.append(f"{1e3 * run.median / b.rows:.3f}" if run is not None else "")
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -659,17 +668,16 @@ def main() -> None:
         CLOCK.wait_for_quiet()
         model = make_model(name, args.seed)
         x, target = make_inputs(setup, args.seed)
-        floor = Floor(model, setup.size, max(args.repeats, 3))
-        for b in setup.batch_sizes:  # also warms up every batch shape
-            floor.pass_time(b, True)
-            floor.pass_time(b, False)
+        for b in sorted({setup.n, *setup.batch_sizes, *setup.occ_batch_sizes}):  # warm-up of every batch shape
+            floor_run(model, setup.size, b, b, True).fn()
+            floor_run(model, setup.size, b, b, False).fn()
         bench_list = [b for b in benches(setup, model, x, target, args.steps, args.samples)
                       if args.methods is None or b.name in args.methods]
         for bench in bench_list:
             time_runs(bench.name, bench.runs, args.repeats, args.slow_seconds, args.slow_repeats, bench.verify)
         sg_check = smoothgrad_matched_check(model, x, target, args.samples, DEFAULT_BATCH, args.seed)
-        summaries[name] = [summarize(b, floor) for b in bench_list]
-        sections += model_report(setup, bench_list, summaries[name], floor, args.repeats, sg_check)
+        summaries[name] = [summarize(b) for b in bench_list]
+        sections += model_report(setup, bench_list, summaries[name], args.repeats, sg_check)
         if not args.no_memory:
             memory[name] = memory_rows(setup, args.threads, args.seed, args.steps)
     load_end = os.getloadavg()

@@ -119,6 +119,33 @@ def _fill(fill: float | torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return value.expand(inputs.shape)
 
 
+def _check_incremental(incremental: object) -> None:
+    if incremental not in (True, False, "auto") or isinstance(incremental, int) and not isinstance(incremental, bool):
+        raise InputError(f"incremental={incremental!r}; expected 'auto', True or False")
+
+
+def _input_rects(inputs: torch.Tensor, fill: torch.Tensor, grid: _Grid, window: tuple[int, int],
+                 stride: tuple[int, int], image: torch.Tensor, position: torch.Tensor):
+    """The changed input of each (image, window): a window-sized rectangle inside the image.
+
+    A window cropped at the image's edge is shifted inwards; its extra pixels keep their values.
+    """
+    from gaplens.explain.incremental import _gather, _Rect
+
+    n_rows, n_cols = inputs.shape[-2:]
+    n_pos_cols = grid.cols.shape[0]
+    top = (position // n_pos_cols) * stride[0]
+    left = (position % n_pos_cols) * stride[1]
+    y, x = top.clamp(max=n_rows - window[0]), left.clamp(max=n_cols - window[1])
+    original = _gather(inputs.permute(0, 2, 3, 1), image, y, x, window[0], window[1], None)
+    filled = _gather(fill.permute(0, 2, 3, 1), image, y, x, window[0], window[1], None)
+    rows = y[:, None] + torch.arange(window[0], device=y.device)
+    cols = x[:, None] + torch.arange(window[1], device=x.device)
+    covered = ((rows >= top[:, None]) & (rows < top[:, None] + window[0]))[:, :, None] & (
+        (cols >= left[:, None]) & (cols < left[:, None] + window[1]))[:, None, :]
+    return _Rect(torch.where(covered[:, None], filled, original).contiguous(), y, x)
+
+
 def _occluded_outputs(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -126,23 +153,56 @@ def _occluded_outputs(
     fill: torch.Tensor,
     batch_size: int,
     reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+    incremental: bool | str = "auto",
+    window: tuple[int, int] | None = None,
+    stride: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, ...]:
-    """Run ``model`` on every (image, window) occlusion, ``batch_size`` images per forward pass.
+    """Run ``model`` on every (image, window) occlusion, ``batch_size`` occluded images per pass.
 
     ``reduce(logits, image_index)`` turns a chunk's logits ``(B, K)`` into per-row values
     ``(B,)`` (or a tuple of them); the results are returned as tensors ``(N, R, C)``, in image
     then row-major window order. Must be called under ``torch.no_grad()``.
+
+    With ``incremental`` (``"auto"``: when the model allows it), each chunk is evaluated by
+    :class:`gaplens.explain.incremental.IncrementalOcclusion`, which recomputes only the
+    activations a window changes; images are then taken in groups of ``batch_size // windows``
+    (at least one), whose unoccluded activations are kept for the group's chunks.
     """
+    from gaplens.explain.incremental import Unsupported, incremental_engine
+
     n = inputs.shape[0]
     p = grid.size
+    group = max(1, batch_size // p)
+    engine, reason = incremental_engine(model) if incremental else (None, "")
+    if engine is not None:
+        try:  # the first group's unoccluded pass also checks the trace against the model
+            engine.prepare(inputs[:group], model(inputs[:group]))
+        except Unsupported as exc:
+            engine, reason = None, str(exc)
+    if engine is None and incremental is True:
+        raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: {reason}; "
+                         "use incremental='auto' or False")
     parts: list[tuple[torch.Tensor, ...]] = []
-    for start in range(0, n * p, batch_size):
-        flat = torch.arange(start, min(start + batch_size, n * p), device=inputs.device)
-        image, position = flat // p, flat % p
-        mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
-        occluded = torch.where(mask, fill[image], inputs[image])
-        out = reduce(model(occluded), image)
-        parts.append(out if isinstance(out, tuple) else (out,))
+    if engine is None:
+        for start in range(0, n * p, batch_size):
+            flat = torch.arange(start, min(start + batch_size, n * p), device=inputs.device)
+            image, position = flat // p, flat % p
+            mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
+            occluded = torch.where(mask, fill[image], inputs[image])
+            out = reduce(model(occluded), image)
+            parts.append(out if isinstance(out, tuple) else (out,))
+        return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
+    for first in range(0, n, group):
+        images = inputs[first : first + group]
+        if first:
+            engine.prepare(images, model(images))
+        count = images.shape[0] * p
+        for start in range(0, count, batch_size):
+            flat = torch.arange(start, min(start + batch_size, count), device=inputs.device)
+            image, position = flat // p, flat % p
+            rect = _input_rects(images, fill[first : first + group], grid, window, stride, image, position)
+            out = reduce(engine.logits(image, rect), image + first)
+            parts.append(out if isinstance(out, tuple) else (out,))
     return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
 
 
@@ -157,6 +217,7 @@ def occlusion(
     window: int | tuple[int, int] = 8,
     stride: int | tuple[int, int] = 4,
     fill: float | torch.Tensor = 0.5,
+    incremental: bool | str = "auto",
 ) -> torch.Tensor:
     """Zeiler & Fergus 2014 occlusion sensitivity; equals Captum's ``Occlusion``.
 
@@ -166,6 +227,11 @@ def occlusion(
         stride: step between windows in pixels, an int or ``(h, w)``; ``1 <= stride <= window``.
         fill: value of occluded pixels (image space, ``[0, 1]``): a float or a tensor
             broadcastable to ``(N, 3, H, W)`` (e.g. ``(3, 1, 1)`` per channel, ``(3, H, W)``).
+        incremental: ``"auto"`` (default) evaluates occluded images incrementally, recomputing
+            only the activations a window changes (:mod:`gaplens.explain.incremental`; the
+            same values up to float rounding), when ``torch.fx`` can trace the model, and whole
+            images otherwise; ``True`` requires it (error naming the obstacle); ``False``
+            always evaluates whole images.
 
     Returns:
         ``(N, 3, H, W)``: for each pixel, the mean over the windows covering it of
@@ -175,11 +241,13 @@ def occlusion(
     grid = _grid(inputs, window, stride)
     value = _fill(fill, inputs)
     check_batch_size(batch_size)
+    _check_incremental(incremental)
     with torch.no_grad():
         base = torch.cat([select_scores(model(inputs[i : i + batch_size]), target[i : i + batch_size], score)
                           for i in range(0, inputs.shape[0], batch_size)])
         (scores,) = _occluded_outputs(model, inputs, grid, value, batch_size,
-                                      lambda logits, image: select_scores(logits, target[image], score))
+                                      lambda logits, image: select_scores(logits, target[image], score),
+                                      incremental, _pair(window, "window"), _pair(stride, "stride"))
         drops = base.view(-1, 1, 1) - scores  # (N, R, C)
         rows, cols = grid.rows.to(drops.dtype), grid.cols.to(drops.dtype)
         total = torch.einsum("ry,nrc,cx->nyx", rows, drops, cols)
@@ -195,6 +263,7 @@ def occlusion_top_class(
     stride: int | tuple[int, int] = 4,
     fill: float | torch.Tensor = 0.5,
     batch_size: int = 64,
+    incremental: bool | str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The most probable class with the window at each position (the lecture's panel (d)).
 
@@ -206,6 +275,7 @@ def occlusion_top_class(
         inputs: ``(N, 3, H, W)`` floats.
         window, stride, fill: as in :func:`occlusion`.
         batch_size: the most occluded images in one forward pass.
+        incremental: as in :func:`occlusion`.
 
     Returns:
         ``(classes, probabilities)``: ``(N, R, C)`` int64 top classes and ``(N, R, C)`` their
@@ -226,6 +296,7 @@ def occlusion_top_class(
     x = inputs.detach().to(device)
     grid = _grid(x, window, stride)
     value = _fill(fill, x)
+    _check_incremental(incremental)
 
     def top(logits: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs, classes = logits.softmax(1).max(1)
@@ -235,5 +306,6 @@ def occlusion_top_class(
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
-        classes, probs = _occluded_outputs(model, x, grid, value, batch_size, top)
+        classes, probs = _occluded_outputs(model, x, grid, value, batch_size, top, incremental,
+                                           _pair(window, "window"), _pair(stride, "stride"))
     return classes.to(inputs.device), probs.to(inputs.device)

@@ -128,7 +128,8 @@ def test_batch_size_independence_and_forward_calls(tiny_vgg):
     results = {}
     for batch_size in (1, 10, 64):
         recorder = Recorder(tiny_vgg)
-        results[batch_size] = occlusion(recorder, x, target, "logit", batch_size, window=11, stride=8)
+        results[batch_size] = occlusion(recorder, x, target, "logit", batch_size, window=11, stride=8,
+                                        incremental=False)
         assert max(recorder.sizes) <= batch_size
         # the unoccluded images, then every (image, window) pair, packed into full chunks
         assert sum(recorder.sizes) == 2 + 2 * positions
@@ -140,7 +141,7 @@ def test_batch_size_independence_and_forward_calls(tiny_vgg):
 def test_default_score_is_probability(tiny_resnet):
     x = torch.rand(1, 3, 32, 32)
     assert METHODS["occlusion"].default_score == "probability"
-    assert METHODS["occlusion"].defaults == {"window": 8, "stride": 4, "fill": 0.5}
+    assert METHODS["occlusion"].defaults == {"window": 8, "stride": 4, "fill": 0.5, "incremental": "auto"}
     default = attribute(tiny_resnet, x, target=2, method="occlusion")
     explicit = attribute(tiny_resnet, x, target=2, method="occlusion", score="probability", window=8, stride=4,
                          fill=0.5)
