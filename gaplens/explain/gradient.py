@@ -131,59 +131,90 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: torch.T
 # SmoothGrad, SmoothGrad-squared, VarGrad
 
 
-def noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors):
-    """Gradients at ``n_samples`` noisy copies of each image: ``(n_samples, N, C, H, W)``.
+def noisy_gradient_moments(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors,
+                           statistic: str) -> torch.Tensor:
+    """A statistic over ``n_samples`` noisy copies of each image of the gradient there, streamed.
+
+    ``statistic`` is ``"mean"`` (SmoothGrad), ``"mean_square"`` (SmoothGrad-squared) or
+    ``"variance"`` (VarGrad, population variance), all updated one sample at a time (Welford's
+    algorithm), so memory is bounded by ``batch_size`` and the images, not by ``n_samples``.
 
     Noise is Gaussian with std ``noise * (max(x) - min(x))`` per image (Smilkov et al.'s
-    relative noise level), drawn from a generator seeded with ``seed``; ``noise_tensors`` (the
-    same shape as the result) replaces it with exact perturbations.
+    relative noise level); sample ``s`` is the ``s``-th ``(N, C, H, W)`` draw of a generator
+    seeded with ``seed``, made when its first row is needed. ``noise_tensors``
+    ``(n_samples, N, C, H, W)`` replaces it with exact perturbations.
     """
     n = inputs.shape[0]
     if noise_tensors is not None:
-        eps = torch.as_tensor(noise_tensors).to(inputs)
-        if eps.ndim != 5 or eps.shape[1:] != inputs.shape:
+        given = torch.as_tensor(noise_tensors).to(inputs)
+        if given.ndim != 5 or given.shape[1:] != inputs.shape:
             raise InputError(
-                f"noise_tensors has shape {tuple(eps.shape)}; expected (n_samples, {', '.join(map(str, inputs.shape))})"
+                f"noise_tensors has shape {tuple(given.shape)}; "
+                f"expected (n_samples, {', '.join(map(str, inputs.shape))})"
             )
-        n_samples = eps.shape[0]
+        n_samples = given.shape[0]
+
+        def sample_noise(s: int) -> torch.Tensor:
+            return given[s]
     else:
-        if not isinstance(n_samples, int) or n_samples < 1:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise InputError(f"n_samples={n_samples!r}; expected a positive integer")
         if noise < 0:
             raise InputError(f"noise={noise}; expected a non-negative fraction of each image's value range")
         flat = inputs.flatten(1)
-        sigma = (noise * (flat.max(1).values - flat.min(1).values)).view(1, n, 1, 1, 1)
+        sigma = (noise * (flat.max(1).values - flat.min(1).values)).view(n, 1, 1, 1)
         gen = torch.Generator(device=inputs.device).manual_seed(seed)
-        eps = torch.randn((n_samples, *inputs.shape), generator=gen, device=inputs.device, dtype=inputs.dtype)
-        eps = eps * sigma
-    grads = torch.empty((n_samples, *inputs.shape), dtype=inputs.dtype, device=inputs.device)
-    flat_grads = grads.view(n_samples * n, *inputs.shape[1:])
+        drawn: dict[int, torch.Tensor] = {}
+
+        def sample_noise(s: int) -> torch.Tensor:
+            while s not in drawn:  # samples are needed in order: draw the next one, forget old ones
+                index = len(drawn) and max(drawn) + 1
+                drawn[index] = torch.randn(inputs.shape, generator=gen, device=inputs.device,
+                                           dtype=inputs.dtype) * sigma
+                for old in [k for k in drawn if k < index - 1]:
+                    del drawn[old]
+            return drawn[s]
+
+    mean = torch.zeros_like(inputs)
+    spread = torch.zeros_like(inputs) if statistic == "variance" else None
     for start in range(0, n_samples * n, batch_size):
         rows = torch.arange(start, min(start + batch_size, n_samples * n), device=inputs.device)
         sample, image = rows // n, rows % n
-        points = inputs[image] + eps[sample, image]
-        flat_grads[rows] = input_gradients(model, points, target[image], score, batch_size)
-    return grads
+        first, last = int(sample[0]), int(sample[-1])
+        eps = torch.cat([sample_noise(s)[image[sample == s]] for s in range(first, last + 1)])
+        grads = input_gradients(model, inputs[image] + eps, target[image], score, batch_size)
+        for s in range(first, last + 1):  # within one sample, every image appears once
+            chosen = sample == s
+            idx, g = image[chosen], grads[chosen]
+            value = g.square() if statistic == "mean_square" else g
+            delta = value - mean[idx]
+            mean[idx] += delta / (s + 1)
+            if spread is not None:
+                spread[idx] += delta * (value - mean[idx])
+    if statistic == "variance":
+        return spread / n_samples
+    return mean
 
 
 @register_method("smoothgrad", stochastic=True, description="Smilkov et al. 2017 SmoothGrad (mean gradient)")
 def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
                n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
     """Mean of the signed gradients at noisy copies of the input."""
-    return noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors).mean(0)
+    return noisy_gradient_moments(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors,
+                                  "mean")
 
 
 @register_method("smoothgrad_sq", stochastic=True, description="SmoothGrad-squared (mean squared gradient)")
 def smoothgrad_sq(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
                   n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
     """Mean of the squared gradients at noisy copies of the input."""
-    grads = noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors)
-    return grads.square().mean(0)
+    return noisy_gradient_moments(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors,
+                                  "mean_square")
 
 
 @register_method("vargrad", stochastic=True, description="Adebayo et al. 2018 VarGrad (gradient variance)")
 def vargrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: str, batch_size: int,
             n_samples: int = 50, noise: float = 0.15, seed: int = 0, noise_tensors=None) -> torch.Tensor:
     """Variance (population, 1/n) of the gradients at noisy copies of the input."""
-    grads = noisy_gradients(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors)
-    return grads.var(0, unbiased=False)
+    return noisy_gradient_moments(model, inputs, target, score, batch_size, n_samples, noise, seed, noise_tensors,
+                                  "variance")
