@@ -194,8 +194,9 @@ def _trace(model: nn.Module) -> fx.GraphModule:
 def _is_inplace(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     if node.op == "call_module":
         return bool(getattr(modules[node.target], "inplace", False))
-    if node.op == "call_function":
-        return bool(node.kwargs.get("inplace", False)) or getattr(node.target, "__name__", "").endswith("_")
+    if node.op == "call_function":  # inplace=True, also given by position (F.relu(x, True))
+        return (bool(node.kwargs.get("inplace", False)) or any(a is True for a in node.args[1:])
+                or getattr(node.target, "__name__", "").endswith("_"))
     if node.op == "call_method":
         return node.target.endswith("_")
     return False
@@ -205,30 +206,52 @@ def _ceil_div(a: torch.Tensor, b: int) -> torch.Tensor:
     return -((-a) // b)
 
 
-def _gather(base_cl: torch.Tensor, image: torch.Tensor, y: torch.Tensor, x: torch.Tensor, h: int, w: int,
-            rect: _Rect | None, pad_value: float = 0.0) -> torch.Tensor:
+@dataclass(frozen=True)
+class _Flat:
+    """An ``(N, C, H, W)`` map, channels last, padded by ``pad`` on each side and flattened to rows.
+
+    ``rows`` is ``(N * (H + 2 pad_h) * (W + 2 pad_w), C)``: crops are gathered from it with one
+    ``index_select`` (the fastest gather on the CPU), padding included.
+    """
+
+    rows: torch.Tensor
+    height: int  # padded
+    width: int  # padded
+    pad: tuple[int, int]
+
+    @classmethod
+    def of(cls, maps: torch.Tensor, pad: tuple[int, int] = (0, 0), value: float = 0.0) -> _Flat:
+        cl = maps.permute(0, 2, 3, 1)
+        if pad != (0, 0):
+            cl = F.pad(cl, (0, 0, pad[1], pad[1], pad[0], pad[0]), value=value)
+        return cls(cl.reshape(-1, cl.shape[-1]), cl.shape[1], cl.shape[2], pad)
+
+
+def _gather(flat: _Flat, image: torch.Tensor, y: torch.Tensor, x: torch.Tensor, h: int, w: int,
+            rect: _Rect | None) -> torch.Tensor:
     """Crops ``(B, C, h, w)`` at rows ``y..y+h``, columns ``x..x+w`` of each window's patched map.
 
-    ``base_cl`` is the unoccluded map of every image, channels last ``(N, H, W, C)``; ``image``
-    picks each window's image; ``rect`` holds changed values pasted over it. Positions outside
-    the map (a layer's padding) get ``pad_value``. The result is channels-last in memory.
+    ``flat`` holds the unoccluded map of every image (positions outside the map, down to
+    ``-pad``, hold the padding value); ``image`` picks each window's image; ``rect`` holds changed
+    values pasted over it (the parts outside the crop are dropped). Channels-last in memory.
     """
-    n_rows, n_cols = base_cl.shape[1], base_cl.shape[2]
-    rows = y[:, None] + torch.arange(h, device=y.device)
-    cols = x[:, None] + torch.arange(w, device=x.device)
-    out = base_cl[image[:, None, None], rows.clamp(0, n_rows - 1)[:, :, None], cols.clamp(0, n_cols - 1)[:, None, :]]
+    dev = y.device
+    rows = (image * flat.height)[:, None] + (y + flat.pad[0])[:, None] + torch.arange(h, device=dev)
+    cols = (x + flat.pad[1])[:, None] + torch.arange(w, device=dev)
+    index = rows[:, :, None] * flat.width + cols[:, None, :]
+    out = flat.rows.index_select(0, index.reshape(-1))
     if rect is not None:
-        rh, rw = rect.values.shape[-2:]
-        r, c = rows - rect.y[:, None], cols - rect.x[:, None]
-        inside = ((r >= 0) & (r < rh))[:, :, None] & ((c >= 0) & (c < rw))[:, None, :]
-        values = rect.values.permute(0, 2, 3, 1)
-        index = torch.arange(values.shape[0], device=y.device)[:, None, None]
-        picked = values[index, r.clamp(0, rh - 1)[:, :, None], c.clamp(0, rw - 1)[:, None, :]]
-        out = torch.where(inside[..., None], picked, out)
-    valid = ((rows >= 0) & (rows < n_rows))[:, :, None] & ((cols >= 0) & (cols < n_cols))[:, None, :]
-    if not bool(valid.all()):
-        out = out.masked_fill(~valid[..., None], pad_value)
-    return out.permute(0, 3, 1, 2)
+        count, channels, rh, rw = rect.values.shape
+        r = (rect.y - y)[:, None] + torch.arange(rh, device=dev)  # crop rows of the rect's rows
+        c = (rect.x - x)[:, None] + torch.arange(rw, device=dev)
+        target = ((torch.arange(count, device=dev)[:, None] * h + r)[:, :, None] * w + c[:, None, :]).reshape(-1)
+        values = rect.values.permute(0, 2, 3, 1).reshape(-1, channels)
+        inside = (((r >= 0) & (r < h))[:, :, None] & ((c >= 0) & (c < w))[:, None, :]).reshape(-1)
+        if bool(inside.all()):
+            out.index_copy_(0, target, values)
+        else:
+            out.index_copy_(0, target[inside], values[inside])
+    return out.view(len(y), h, w, -1).permute(0, 3, 1, 2)
 
 
 class IncrementalOcclusion:
@@ -263,7 +286,7 @@ class IncrementalOcclusion:
                 if len(first.users) > 1 or not self.dynamic[first]:
                     raise Unsupported(f"{node.name} changes a tensor in place that is used again")
         self.base: dict[fx.Node, object] = {}
-        self._channels_last: dict[fx.Node, torch.Tensor] = {}
+        self._flats: dict[tuple, _Flat] = {}
 
     # ------------------------------------------------------------------------------------------
     # the unoccluded pass
@@ -288,7 +311,7 @@ class IncrementalOcclusion:
         ``reference`` is the model's own output on ``images``; a trace that disagrees with it
         (for example a hook on the model itself) raises :class:`Unsupported`.
         """
-        self.base, self._channels_last = {}, {}
+        self.base, self._flats = {}, {}
         output = None
         for node in self.nodes:
             if node.op == "placeholder":
@@ -308,11 +331,12 @@ class IncrementalOcclusion:
         if not torch.allclose(output, reference, rtol=1e-5, atol=1e-6 * max(scale, 1.0)):
             raise Unsupported("the traced graph's output differs from the model's (hooks on the model itself?)")
 
-    def _cl(self, node: fx.Node) -> torch.Tensor:
-        """The unoccluded map of ``node``, channels last, computed once per group."""
-        if node not in self._channels_last:
-            self._channels_last[node] = self.base[node].permute(0, 2, 3, 1).contiguous()
-        return self._channels_last[node]
+    def _flat(self, node: fx.Node, pad: tuple[int, int] = (0, 0), value: float = 0.0) -> _Flat:
+        """The unoccluded map of ``node`` as a :class:`_Flat`, made once per group and padding."""
+        key = (node, pad, value)
+        if key not in self._flats:
+            self._flats[key] = _Flat.of(self.base[node], pad, value)
+        return self._flats[key]
 
     # ------------------------------------------------------------------------------------------
     # occluded chunks
@@ -339,7 +363,7 @@ class IncrementalOcclusion:
         if isinstance(state, _Rect):
             base = self.base[node]
             zeros = torch.zeros_like(state.y)
-            return _gather(self._cl(node), image, zeros, zeros, base.shape[-2], base.shape[-1], state)
+            return _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], state)
         return state
 
     def _step(self, node: fx.Node, env: dict, image: torch.Tensor) -> object:
@@ -362,7 +386,7 @@ class IncrementalOcclusion:
         h, w = rect.values.shape[-2:]
         if h * w >= DENSE_FRACTION * base.shape[-2] * base.shape[-1]:
             zeros = torch.zeros_like(rect.y)
-            return _gather(self._cl(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect)
+            return _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect)
         return rect
 
     def _incremental(self, node: fx.Node, env: dict, rects: list[fx.Node], image: torch.Tensor) -> _Rect | None:
@@ -407,8 +431,11 @@ class IncrementalOcclusion:
             if other is dynamic:
                 continue
             value = self.base[other]
-            if isinstance(value, torch.Tensor) and value.dim() >= 2 and (
-                    value.shape[-1] != 1 or value.shape[-2] != 1 or (value.dim() == 4 and value.shape[0] != 1)):
+            if not isinstance(value, torch.Tensor) or value.numel() == 1:
+                continue
+            # a tensor of several values broadcasts over space only from trailing 1 x 1 dims
+            if value.dim() < 3 or value.shape[-1] != 1 or value.shape[-2] != 1 or (
+                    value.dim() == 4 and value.shape[0] != 1):
                 return False
         return True
 
@@ -427,7 +454,7 @@ class IncrementalOcclusion:
             sizes.append(size)
             crops.append((first * s - p, (size - 1) * s + k))
         (y0, h_crop), (x0, w_crop) = crops
-        crop = _gather(self._cl(source), image, y0, x0, h_crop, w_crop, rect, layer.pad_value)
+        crop = _gather(self._flat(source, layer.padding, layer.pad_value), image, y0, x0, h_crop, w_crop, rect)
         return _Rect(layer.apply(crop), starts[0], starts[1])
 
     def _union(self, node: fx.Node, env: dict, rects: list[fx.Node], image: torch.Tensor) -> _Rect:
@@ -439,7 +466,7 @@ class IncrementalOcclusion:
         h = min(n_rows, int((torch.maximum(a.y + a.values.shape[-2], b.y + b.values.shape[-2]) - y0).max()))
         w = min(n_cols, int((torch.maximum(a.x + a.values.shape[-1], b.x + b.values.shape[-1]) - x0).max()))
         y0, x0 = y0.clamp(max=n_rows - h), x0.clamp(max=n_cols - w)
-        crops = {r: _gather(self._cl(r), image, y0, x0, h, w, env[r]) for r in rects}
+        crops = {r: _gather(self._flat(r), image, y0, x0, h, w, env[r]) for r in rects}
         args = fx.node.map_arg(node.args, lambda n: crops.get(n, self.base[n]))
         kwargs = fx.node.map_arg(node.kwargs, lambda n: crops.get(n, self.base[n]))
         return _Rect(self._call(node, args, kwargs), y0, x0)

@@ -10,7 +10,10 @@ window that would reach past the edge is cropped to the image.
 
 Evaluation is batched: the occluded copies of all images are built lazily, one chunk of at most
 ``batch_size`` (image, position) pairs at a time, and each chunk is one forward pass, so memory
-is bounded by ``batch_size`` whatever the number of windows.
+is bounded by ``batch_size`` whatever the number of windows. By default a chunk is evaluated
+incrementally (:mod:`gaplens.explain.incremental`): each layer recomputes only the region the
+window changed, on crops of the unoccluded activations, which gives the same values (to float
+rounding) for a fraction of the work; models that cannot be traced get whole-image passes.
 """
 
 from __future__ import annotations
@@ -124,26 +127,28 @@ def _check_incremental(incremental: object) -> None:
         raise InputError(f"incremental={incremental!r}; expected 'auto', True or False")
 
 
-def _input_rects(inputs: torch.Tensor, fill: torch.Tensor, grid: _Grid, window: tuple[int, int],
-                 stride: tuple[int, int], image: torch.Tensor, position: torch.Tensor):
+def _input_rects(inputs, fill, grid: _Grid, window: tuple[int, int], stride: tuple[int, int],
+                 image: torch.Tensor, position: torch.Tensor):
     """The changed input of each (image, window): a window-sized rectangle inside the image.
 
-    A window cropped at the image's edge is shifted inwards; its extra pixels keep their values.
+    ``inputs`` and ``fill`` are the group's images and fill values as
+    :class:`~gaplens.explain.incremental._Flat` maps. A window cropped at the image's edge is
+    shifted inwards; its extra pixels keep their values.
     """
     from gaplens.explain.incremental import _gather, _Rect
 
-    n_rows, n_cols = inputs.shape[-2:]
+    n_rows, n_cols = grid.rows.shape[1], grid.cols.shape[1]
     n_pos_cols = grid.cols.shape[0]
     top = (position // n_pos_cols) * stride[0]
     left = (position % n_pos_cols) * stride[1]
     y, x = top.clamp(max=n_rows - window[0]), left.clamp(max=n_cols - window[1])
-    original = _gather(inputs.permute(0, 2, 3, 1), image, y, x, window[0], window[1], None)
-    filled = _gather(fill.permute(0, 2, 3, 1), image, y, x, window[0], window[1], None)
+    original = _gather(inputs, image, y, x, window[0], window[1], None)
+    filled = _gather(fill, image, y, x, window[0], window[1], None)
     rows = y[:, None] + torch.arange(window[0], device=y.device)
     cols = x[:, None] + torch.arange(window[1], device=x.device)
     covered = ((rows >= top[:, None]) & (rows < top[:, None] + window[0]))[:, :, None] & (
         (cols >= left[:, None]) & (cols < left[:, None] + window[1]))[:, None, :]
-    return _Rect(torch.where(covered[:, None], filled, original).contiguous(), y, x)
+    return _Rect(torch.where(covered[:, None], filled, original), y, x)
 
 
 def _occluded_outputs(
@@ -165,43 +170,43 @@ def _occluded_outputs(
 
     With ``incremental`` (``"auto"``: when the model allows it), each chunk is evaluated by
     :class:`gaplens.explain.incremental.IncrementalOcclusion`, which recomputes only the
-    activations a window changes; images are then taken in groups of ``batch_size // windows``
-    (at least one), whose unoccluded activations are kept for the group's chunks.
+    activations a window changes; images are then taken in groups of ``max(4, batch_size //
+    windows)``, whose unoccluded activations are kept for the group's chunks (chunks may span
+    the images of a group, so few are left part-filled).
     """
-    from gaplens.explain.incremental import Unsupported, incremental_engine
+    from gaplens.explain.incremental import Unsupported, _Flat, incremental_engine
 
     n = inputs.shape[0]
     p = grid.size
-    group = max(1, batch_size // p)
     engine, reason = incremental_engine(model) if incremental else (None, "")
-    if engine is not None:
-        try:  # the first group's unoccluded pass also checks the trace against the model
-            engine.prepare(inputs[:group], model(inputs[:group]))
-        except Unsupported as exc:
-            engine, reason = None, str(exc)
     if engine is None and incremental is True:
         raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: {reason}; "
                          "use incremental='auto' or False")
+    group = max(4, batch_size // p) if engine is not None else n
     parts: list[tuple[torch.Tensor, ...]] = []
-    if engine is None:
-        for start in range(0, n * p, batch_size):
-            flat = torch.arange(start, min(start + batch_size, n * p), device=inputs.device)
-            image, position = flat // p, flat % p
-            mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
-            occluded = torch.where(mask, fill[image], inputs[image])
-            out = reduce(model(occluded), image)
-            parts.append(out if isinstance(out, tuple) else (out,))
-        return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
     for first in range(0, n, group):
-        images = inputs[first : first + group]
-        if first:
-            engine.prepare(images, model(images))
+        images, fills = inputs[first : first + group], fill[first : first + group]
+        if engine is not None:
+            try:  # the unoccluded pass, checked against the model's own output
+                engine.prepare(images, model(images))
+            except Unsupported as exc:
+                if incremental is True:
+                    raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: "
+                                     f"{exc}; use incremental='auto' or False") from None
+                engine = None  # whole images from here on
+        if engine is not None:
+            flat_images, flat_fills = _Flat.of(images), _Flat.of(fills)
         count = images.shape[0] * p
         for start in range(0, count, batch_size):
             flat = torch.arange(start, min(start + batch_size, count), device=inputs.device)
             image, position = flat // p, flat % p
-            rect = _input_rects(images, fill[first : first + group], grid, window, stride, image, position)
-            out = reduce(engine.logits(image, rect), image + first)
+            if engine is not None:
+                rect = _input_rects(flat_images, flat_fills, grid, window, stride, image, position)
+                logits = engine.logits(image, rect)
+            else:
+                mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
+                logits = model(torch.where(mask, fills[image], images[image]))
+            out = reduce(logits, image + first)
             parts.append(out if isinstance(out, tuple) else (out,))
     return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
 
