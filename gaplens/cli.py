@@ -373,14 +373,22 @@ def distort(
     = False,
     limit: int = 8,
     seed: int = 0,
+    spectrum: Annotated[Path | None, typer.Option(help="Target amplitude spectrum (.npy, H x W, centred) for "
+                                                       "power equalisation, e.g. the published ImageNet one.")]
+    = None,
+    size: Annotated[int | None, typer.Option(help="Resize the images to SIZE x SIZE first.")] = None,
 ) -> None:
     """Write distorted images, or the stimulus sheet (like Figure 2 of Geirhos et al. 2018).
 
-    Example: gaplens distort --images sample:chelsea --sheet --out runs/sheet
+    Without --spectrum, power equalisation uses the mean spectrum of the loaded images, which
+    leaves a single image unchanged.
+
+    Example: gaplens distort --images sample:chelsea --sheet --size 224 --spectrum mean_power_spectrum_grey.npy
+    --out runs/sheet
     """
     from gaplens.workflows import distort_command
 
-    typer.echo(str(distort_command(images, out, distortion, level, sheet, limit, seed)))
+    typer.echo(str(distort_command(images, out, distortion, level, sheet, limit, seed, spectrum, size)))
 
 
 @robustness_app.command("sweep")

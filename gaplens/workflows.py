@@ -510,16 +510,43 @@ def sweep_into_run(store: RunStore, models: dict[str, Classifier], dataset: obje
     return rows
 
 
+def read_spectrum(path: str | Path) -> np.ndarray:
+    """A target amplitude spectrum ``(H, W)`` from a ``.npy`` file (never unpickled)."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"--spectrum {str(path)!r}: no such file; expected a .npy array (H, W) of amplitudes")
+    try:
+        spectrum = np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"--spectrum {str(path)!r}: not a plain .npy array ({exc})") from None
+    spectrum = np.squeeze(spectrum)
+    if spectrum.ndim != 2:
+        raise InputError(f"--spectrum {str(path)!r}: array of shape {spectrum.shape}; expected (H, W), a centred "
+                         "|fftshift(fft2(grey))| amplitude spectrum")
+    return spectrum
+
+
 def distort_command(images: str, out: str | Path, distortion: str | None = None, level: str | None = None,
-                    sheet: bool = False, limit: int = 8, seed: int = 0) -> Path:
-    """``gaplens distort``: distorted copies of images as PNGs, or the stimulus sheet of one image."""
+                    sheet: bool = False, limit: int = 8, seed: int = 0, spectrum: str | Path | None = None,
+                    size: int | None = None) -> Path:
+    """``gaplens distort``: distorted copies of images as PNGs, or the stimulus sheet of one image.
+
+    ``spectrum`` (a ``.npy`` file) is the target of power equalisation, e.g. the published
+    ImageNet spectrum (224 x 224: give ``size=224``); without it, the mean spectrum of the
+    loaded images is used, which leaves a single image unchanged.
+    """
     from gaplens.core.image_io import write_png
     from gaplens.robustness import DISTORTIONS, distort, stimulus_sheet_figure
 
-    batch = load_image_batch(images, limit=limit)
+    batch = load_image_batch(images, size=None if size is None else (size, size), limit=limit)
     folder = Path(out)
+    options = {"power_equalisation": {"target_spectrum": read_spectrum(spectrum)}} if spectrum is not None else {}
+    if spectrum is not None and options["power_equalisation"]["target_spectrum"].shape != batch.images.shape[-2:]:
+        raise InputError(f"--spectrum {str(spectrum)!r} is {options['power_equalisation']['target_spectrum'].shape}"
+                         f" but the images are {tuple(batch.images.shape[-2:])}; give --size to resize them")
     if sheet:
-        return figures.save_figure(stimulus_sheet_figure(batch.images, seed=seed), folder / "stimulus_sheet.png")
+        fig = stimulus_sheet_figure(batch.images, seed=seed, options=options)
+        return figures.save_figure(fig, folder / "stimulus_sheet.png")
     if distortion is None or level is None:
         raise InputError("give --distortion and --level (or --sheet)")
     spec = DISTORTIONS[distortion]
@@ -529,7 +556,7 @@ def distort_command(images: str, out: str | Path, distortion: str | None = None,
             value = float(level)
         except ValueError:
             raise InputError(f"--level {level!r}: expected one of {list(spec.levels)} or a number") from None
-    result = distort(batch.images, distortion, value, seed=seed)
+    result = distort(batch.images, distortion, value, seed=seed, **options.get(distortion, {}))
     for image_id, image in zip(batch.ids, result, strict=True):
         write_png(folder / f"{_safe(Path(image_id).stem)}_{distortion}_{_safe(str(level))}.png", image)
     return folder

@@ -284,3 +284,37 @@ def test_stylize_mistakes_exit_2_with_one_line(tmp_path, monkeypatch, args, mess
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_distort_power_equalisation_with_a_target_spectrum(tmp_path):
+    import numpy as np
+
+    from gaplens.core.image_io import read_image
+
+    freq = np.hypot(*np.meshgrid(np.arange(32) - 16, np.arange(32) - 16, indexing="ij"))
+    np.save(tmp_path / "one_over_f.npy", 1000.0 / np.maximum(freq, 1.0))
+    spec = "synthetic:n=1,classes=3,size=32,seed=2"
+    common = ("distort", "--images", spec, "--distortion", "power_equalisation", "--level", "equalised")
+    plain = invoke(*common, "--out", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.output
+    target = invoke(*common, "--spectrum", str(tmp_path / "one_over_f.npy"), "--out", str(tmp_path / "target"))
+    assert target.exit_code == 0, target.output
+    (plain_png,), (target_png,) = (list((tmp_path / d).glob("*.png")) for d in ("plain", "target"))
+    original = invoke("distort", "--images", spec, "--distortion", "colour", "--level", "greyscale",
+                      "--out", str(tmp_path / "grey"))
+    assert original.exit_code == 0
+    (grey_png,) = list((tmp_path / "grey").glob("*.png"))
+    # one image is its own mean spectrum: unchanged; a 1/f target changes it
+    assert (read_image(plain_png) - read_image(grey_png)).abs().max() <= 1 / 255
+    assert (read_image(target_png) - read_image(grey_png)).abs().max() > 0.1
+
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    for args, message in (((), "give --size"), (("--size", "24"), "give --size"), (("--size", "32"), None)):
+        result = runner.invoke(app, [*common, "--spectrum", str(tmp_path / "one_over_f.npy"), *args,
+                                     "--images", "sample:coffee", "--out", str(tmp_path / "x")])
+        if message is None:
+            assert result.exit_code == 0, result.output
+        else:
+            assert result.exit_code == 2 and message in result.output
+    result = runner.invoke(app, [*common, "--spectrum", str(tmp_path / "objects.npy"), "--out", str(tmp_path / "y")])
+    assert result.exit_code == 2 and "not a plain .npy" in result.output
