@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import re
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,13 @@ _UNARY_FUNCTIONS = {
 }
 _BINARY_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul,
                      torch.div}
+#: functions whose in-place flag may be given by position
+_INPLACE_FLAG_FUNCTIONS = {F.relu, F.relu6, F.elu, F.selu, F.celu, F.leaky_relu, F.hardtanh, F.silu, F.hardswish,
+                           F.mish, F.threshold, F.rrelu, F.dropout, F.dropout2d, F.alpha_dropout}
+_AUGMENTED = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
+#: ops whose result is always a new tensor (never a view of an input)
+_FRESH_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul,
+                    torch.div}
 _UNARY_METHODS = {"relu", "sigmoid", "tanh", "to", "contiguous", "float", "double", "half"}
 _BINARY_METHODS = {"add", "sub", "mul", "div"}
 _STATIC_ATTRIBUTES = {"dtype", "device", "ndim"}
@@ -96,7 +104,8 @@ def _pair(value) -> tuple[int, int]:
 
 def _window_of(module: nn.Module) -> _Window | None:
     """The sliding-window description of a supported conv/pool module, else ``None``."""
-    if isinstance(module, nn.Conv2d) and module.padding_mode == "zeros" and not isinstance(module.padding, str):
+    kind = type(module)  # exact types: subclasses (e.g. quantisation-aware convs) change forward()
+    if kind is nn.Conv2d and module.padding_mode == "zeros" and not isinstance(module.padding, str):
         dilation = _pair(module.dilation)
         kernel = tuple(d * (k - 1) + 1 for d, k in zip(dilation, _pair(module.kernel_size), strict=True))
 
@@ -104,7 +113,7 @@ def _window_of(module: nn.Module) -> _Window | None:
             return F.conv2d(crop, m.weight, m.bias, m.stride, 0, m.dilation, m.groups)
 
         return _Window(kernel, _pair(module.stride), _pair(module.padding), 0.0, conv)
-    if isinstance(module, nn.MaxPool2d) and not module.ceil_mode and not module.return_indices:
+    if kind is nn.MaxPool2d and not module.ceil_mode and not module.return_indices:
         dilation = _pair(module.dilation)
         kernel = tuple(d * (k - 1) + 1 for d, k in zip(dilation, _pair(module.kernel_size), strict=True))
 
@@ -113,7 +122,7 @@ def _window_of(module: nn.Module) -> _Window | None:
 
         return _Window(kernel, _pair(module.stride or module.kernel_size), _pair(module.padding), float("-inf"),
                        max_pool)
-    if (isinstance(module, nn.AvgPool2d) and not module.ceil_mode and module.count_include_pad
+    if (kind is nn.AvgPool2d and not module.ceil_mode and module.count_include_pad
             and module.divisor_override is None):
 
         def avg_pool(crop, m=module):
@@ -125,11 +134,11 @@ def _window_of(module: nn.Module) -> _Window | None:
 
 
 def _is_elementwise_module(module: nn.Module) -> bool:
-    if isinstance(module, _ELEMENTWISE_MODULES):
+    if type(module) in _ELEMENTWISE_MODULES:
         return True
-    if isinstance(module, _DROPOUT_MODULES):
+    if type(module) in _DROPOUT_MODULES:
         return not module.training
-    if isinstance(module, nn.BatchNorm2d):
+    if type(module) is nn.BatchNorm2d:
         return not module.training and module.running_mean is not None
     return False
 
@@ -144,16 +153,23 @@ def _python_state(model: nn.Module) -> dict[int, dict[str, object]]:
     return state
 
 
+def _same(old: object, new: object) -> bool:
+    """``new`` is ``old`` unchanged: the same object, or a container holding the same objects."""
+    if isinstance(old, (list, dict, set)):
+        if type(old) is not type(new) or len(old) != len(new):
+            return False
+        if isinstance(old, list):
+            return all(a is b for a, b in zip(old, new, strict=True))
+        if isinstance(old, dict):
+            return old.keys() == new.keys() and all(old[k] is new[k] for k in old)
+        return old == new
+    return old is new
+
+
 def _changed(before: dict[str, object], module: nn.Module) -> list[str]:
     now = {k: v for k, v in vars(module).items() if k not in _MODULE_INTERNALS and not k.endswith("hooks")}
     changed = [k for k in before.keys() | now.keys() if k not in before or k not in now]
-    for k in before.keys() & now.keys():
-        old, new = before[k], now[k]
-        if isinstance(old, (list, dict, set)):
-            if type(old) is not type(new) or len(old) != len(new):
-                changed.append(k)
-        elif old is not new:
-            changed.append(k)
+    changed += [k for k in before.keys() & now.keys() if not _same(before[k], now[k])]
     return changed
 
 
@@ -173,9 +189,15 @@ def _restore(module: nn.Module, key: str, before: dict[str, object]) -> None:
 
 
 def _trace(model: nn.Module) -> fx.GraphModule:
-    """``torch.fx.symbolic_trace(model)``, refused when tracing ran Python side effects (then undone)."""
+    """``torch.fx.symbolic_trace(model)``, refused when tracing ran side effects (which are undone).
+
+    Side effects are changes of the modules' plain Python attributes (counters, caches, lists)
+    or of their buffers' values. Tensor constants that the tracer itself attaches to the model
+    (``_tensor_constant0``, ...) are removed again without counting as side effects.
+    """
     modules = list(model.modules())
     before = _python_state(model)
+    buffers = [(name, b, b.detach().clone()) for name, b in model.named_buffers()]
     try:
         traced = fx.symbolic_trace(model)
     except Exception as exc:  # any tracing failure means: evaluate whole images
@@ -185,20 +207,64 @@ def _trace(model: nn.Module) -> fx.GraphModule:
         for module, keys in touched:
             for key in keys:
                 _restore(module, key, before[id(module)])
-    if any(keys for _, keys in touched):
-        names = sorted({k for _, keys in touched for k in keys})
-        raise Unsupported(f"the forward pass changes the model's Python attributes {names}")
+        moved = [name for name, buffer, saved in buffers if not torch.equal(buffer, saved)]
+        with torch.no_grad():
+            for name, buffer, saved in buffers:
+                if name in moved:
+                    buffer.copy_(saved)
+    names = sorted({k for _, keys in touched for k in keys if not re.fullmatch(r"_tensor_constant\d+", k)})
+    if names or moved:
+        raise Unsupported(f"the forward pass changes the model's attributes {names + moved}")
     return traced
 
 
 def _is_inplace(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     if node.op == "call_module":
         return bool(getattr(modules[node.target], "inplace", False))
-    if node.op == "call_function":  # inplace=True, also given by position (F.relu(x, True))
-        return (bool(node.kwargs.get("inplace", False)) or any(a is True for a in node.args[1:])
+    if node.op == "call_function":  # inplace=True, also given by position (F.relu(x, True)); x += y
+        return (bool(node.kwargs.get("inplace", False)) or node.target in _AUGMENTED
+                or (node.target in _INPLACE_FLAG_FUNCTIONS and any(a is True for a in node.args[1:]))
                 or getattr(node.target, "__name__", "").endswith("_"))
     if node.op == "call_method":
         return node.target.endswith("_")
+    return False
+
+
+_ALIAS_METHODS = {"contiguous", "view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
+                  "expand", "detach", "to", "type", "float", "double", "half", "view_as", "reshape_as", "expand_as",
+                  "narrow", "__getitem__"}
+_ALIAS_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, *_DROPOUT_MODULES)
+
+
+def _inplace_is_safe(node: fx.Node, modules: dict[str, nn.Module], dynamic: dict[fx.Node, bool]) -> bool:
+    """No other op sees the tensor that in-place ``node`` overwrites.
+
+    Follows the overwritten tensor back through ops that may return their input or a view of it
+    (``contiguous``, ``view``, ``nn.Identity``, other in-place ops, ...) to the op that made it;
+    every node on the way must have ``node``'s chain as its only user, and the maker must be an op
+    known to return a new tensor (a conv, BatchNorm, an arithmetic op, ...).
+    """
+    source = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+    while source is not None:
+        if len(source.users) > 1 or not dynamic[source]:
+            return False
+        if source.op == "call_module":
+            module = modules[source.target]
+            if type(module) in _ALIAS_MODULES or getattr(module, "inplace", False):
+                source = source.args[0] if isinstance(source.args[0], fx.Node) else None
+                continue
+            return module.__module__.startswith("torch.nn.modules")  # library layers make new tensors
+        if source.op == "call_function":
+            if _is_inplace(source, modules):
+                source = source.args[0] if isinstance(source.args[0], fx.Node) else None
+                continue
+            return source.target in _FRESH_FUNCTIONS or source.target in _UNARY_FUNCTIONS
+        if source.op == "call_method":
+            if source.target in _ALIAS_METHODS or source.target.endswith("_"):
+                source = source.args[0] if isinstance(source.args[0], fx.Node) else None
+                continue
+            return source.target in _BINARY_METHODS or source.target in {"relu", "sigmoid", "tanh"}
+        return False  # the images themselves, or a constant
     return False
 
 
@@ -281,10 +347,9 @@ class IncrementalOcclusion:
         for node in nodes:
             self.dynamic[node] = node is self.input or any(self.dynamic[a] for a in node.all_input_nodes)
         for node in nodes:
-            if self.dynamic[node] and _is_inplace(node, self.modules) and node.all_input_nodes:
-                first = node.all_input_nodes[0]
-                if len(first.users) > 1 or not self.dynamic[first]:
-                    raise Unsupported(f"{node.name} changes a tensor in place that is used again")
+            if self.dynamic[node] and _is_inplace(node, self.modules) \
+                    and not _inplace_is_safe(node, self.modules, self.dynamic):
+                raise Unsupported(f"{node.name} changes a tensor in place that may be used elsewhere")
         self.base: dict[fx.Node, object] = {}
         self._flats: dict[tuple, _Flat] = {}
 
@@ -348,7 +413,10 @@ class IncrementalOcclusion:
             if node is self.input:
                 continue
             if node.op == "output":
-                return self._dense(node.args[0], env, image)
+                result = node.args[0]
+                if env.get(result) is _STATIC:  # the output does not depend on the images
+                    return self.base[result][image]
+                return self._dense(result, env, image)
             if not self.dynamic[node]:
                 env[node] = _STATIC
                 continue
@@ -363,7 +431,8 @@ class IncrementalOcclusion:
         if isinstance(state, _Rect):
             base = self.base[node]
             zeros = torch.zeros_like(state.y)
-            return _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], state)
+            full = _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], state)
+            return full.contiguous()  # the usual layout: view() and friends work as on the model's own maps
         return state
 
     def _step(self, node: fx.Node, env: dict, image: torch.Tensor) -> object:
@@ -386,7 +455,7 @@ class IncrementalOcclusion:
         h, w = rect.values.shape[-2:]
         if h * w >= DENSE_FRACTION * base.shape[-2] * base.shape[-1]:
             zeros = torch.zeros_like(rect.y)
-            return _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect)
+            return _gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect).contiguous()
         return rect
 
     def _incremental(self, node: fx.Node, env: dict, rects: list[fx.Node], image: torch.Tensor) -> _Rect | None:
@@ -398,6 +467,9 @@ class IncrementalOcclusion:
         if kind == "window" and len(rects) == 1 and node.args and node.args[0] is rects[0]:
             return self._window(self._window_of(node), rects[0], env[rects[0]], image)
         if kind == "elementwise" and len(rects) == 1:
+            subject_only = node.op == "call_method" or node.target not in _BINARY_FUNCTIONS
+            if subject_only and not (node.args and node.args[0] is rects[0]):
+                return None  # e.g. buffer.to(x): x gives only a dtype
             if not self._broadcasts_over_space(node, rects[0]):
                 return None
             rect = env[rects[0]]

@@ -188,7 +188,7 @@ def _occluded_outputs(
         images, fills = inputs[first : first + group], fill[first : first + group]
         if engine is not None:
             try:  # the unoccluded pass, checked against the model's own output
-                engine.prepare(images, model(images))
+                engine.prepare(images, model(images.clone()))  # a clone: the caller's images stay as they are
             except Unsupported as exc:
                 if incremental is True:
                     raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: "

@@ -147,7 +147,7 @@ class _Counting(nn.Module):
 @pytest.mark.parametrize(("model", "reason"), [
     (_DataDependent(), "cannot trace"),
     (_InplaceOnSharedTensor(), "in place"),
-    (_Counting(), "Python attributes"),
+    (_Counting(), "attributes"),
 ])
 def test_models_that_cannot_be_evaluated_incrementally(model, reason):
     model.eval()
@@ -189,3 +189,63 @@ def test_forward_hooks_mean_whole_images():
 def test_bad_incremental_option():
     with pytest.raises(InputError, match="incremental='yes'"):
         attribute(Classifier(build("vgg", 3)), torch.rand(1, 3, 16, 16), method="occlusion", incremental="yes")
+
+
+class _ScaledConv(nn.Conv2d):
+    """A Conv2d subclass with its own forward (like quantisation-aware convs): not a plain conv."""
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * 0.5, self.bias, self.stride, self.padding)
+
+
+class _Edgy(nn.Module):
+    """Patterns from review: view(size(0), -1), buffer.to(x), a conv subclass, an alias written in
+    place, a tensor constant the tracer attaches, side effects through a dict and a buffer."""
+
+    def __init__(self, variant: str) -> None:
+        super().__init__()
+        self.variant = variant
+        self.conv = _ScaledConv(3, 4, 3, padding=1) if variant == "subclass" else nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.4))
+        self.register_buffer("count", torch.zeros(()))
+        self.stats = {"calls": 0}
+
+    def forward(self, x):
+        if self.variant == "to_like":
+            x = x - self.mean.to(x)
+        if self.variant == "constant":
+            x = x - torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+        if self.variant == "dict":
+            self.stats["calls"] += 1
+        if self.variant == "buffer":
+            self.count += 1
+        y = self.conv(x)
+        if self.variant == "alias":
+            z = y.contiguous()
+            z.relu_()  # also changes y, used again below
+            y = y + z
+        y = self.pool(y)
+        return self.fc(y.view(y.size(0), -1))
+
+
+@pytest.mark.parametrize(("variant", "incremental"), [
+    ("plain", True), ("to_like", True), ("constant", True), ("subclass", True),
+    ("alias", False), ("dict", False), ("buffer", False),
+])
+def test_review_patterns(variant, incremental):
+    torch.manual_seed(2)
+    model = _Edgy(variant).double().eval()
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    before = model_state(model)
+    stats, count = dict(model.stats), model.count.clone()
+    engine, why = incremental_engine(model)
+    assert (engine is not None) == incremental, why
+    assert model.stats == stats and torch.equal(model.count, count)  # tracing's side effects undone
+    common = {"target": [0, 2], "method": "occlusion", "score": "logit", "window": 5, "stride": 3, "batch_size": 9}
+    auto = attribute(model, x, **common)
+    whole = attribute(model, x, incremental=False, **common)
+    torch.testing.assert_close(auto, whole, rtol=1e-10, atol=1e-12)
+    if variant not in ("dict", "buffer"):
+        assert_same_state(before, model_state(model))
