@@ -591,6 +591,20 @@ def robustness_train_command(data: str, out: str | Path, distortions: str, test:
         return store.run_dir / "models" / name
 
 
+def _require_files(*options: tuple[str, str | Path]) -> None:
+    """:class:`InputError` naming the first ``(option, path)`` whose path is not a file."""
+    for option, path in options:
+        if not Path(path).is_file():
+            raise InputError(f"{option} {str(path)!r}: no such file")
+
+
+def _require_image_folders(*options: tuple[str, str | Path]) -> None:
+    """:class:`InputError` naming the first ``(option, path)`` whose path is not a folder."""
+    for option, folder in options:
+        if not Path(folder).is_dir():
+            raise InputError(f"{option} {str(folder)!r}: expected a folder of images")
+
+
 def _encoder_from_spec(spec: str):
     """``random`` / ``random:SEED`` (the offline random-weight encoder) or a weights file."""
     from gaplens.bias import load_encoder, random_encoder
@@ -625,9 +639,7 @@ def stylizer_from_files(weights: str | Path | None = None, encoder: str | Path |
     if encoder is None or decoder is None:
         raise InputError("give --weights DIR, or --encoder FILE and --decoder FILE (e.g. the released "
                          "vgg_normalized.pth and decoder.pth)")
-    for option, path in (("--encoder", encoder), ("--decoder", decoder)):
-        if not Path(path).is_file():
-            raise InputError(f"{option} {str(path)!r}: no such file")
+    _require_files(("--encoder", encoder), ("--decoder", decoder))
     return load_adain_weights(encoder, decoder)
 
 
@@ -638,9 +650,7 @@ def stylize_command(content: str | Path, style: str | Path, out: str | Path, *, 
     from gaplens.bias import stylize_folder
     from gaplens.core.device import resolve_device
 
-    for option, folder in (("--content", content), ("--style", style)):
-        if not Path(folder).is_dir():
-            raise InputError(f"{option} {str(folder)!r}: expected a folder of images")
+    _require_image_folders(("--content", content), ("--style", style))
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"--alpha {alpha}: expected a number in [0, 1]")
     stylizer = stylizer_from_files(weights, encoder, decoder).to(resolve_device(device))
@@ -664,9 +674,7 @@ def train_decoder_command(content: str | Path, style: str | Path, out: str | Pat
     from gaplens.bias import train_decoder
     from gaplens.core.files import atomic_write
 
-    for option, folder in (("--content", content), ("--style", style)):
-        if not Path(folder).is_dir():
-            raise InputError(f"{option} {str(folder)!r}: expected a folder of images")
+    _require_image_folders(("--content", content), ("--style", style))
     result = train_decoder(_encoder_from_spec(encoder), Path(content), Path(style), steps, batch_size=batch_size,
                            lr=lr, style_weight=style_weight, size=size, seed=seed, checkpoint_dir=out,
                            resume=True, checkpoint_every=checkpoint_every, device=device)
@@ -685,8 +693,6 @@ def convert_weights_command(encoder: str | Path, decoder: str | Path, out: str |
     """``gaplens stylize convert-weights``: check the released AdaIN weights, rewrite them as safetensors."""
     from gaplens.bias import convert_adain_weights
 
-    for option, path in (("--encoder", encoder), ("--decoder", decoder)):
-        if not Path(path).is_file():
-            raise InputError(f"{option} {str(path)!r}: no such file")
+    _require_files(("--encoder", encoder), ("--decoder", decoder))
     enc_path, dec_path = convert_adain_weights(encoder, decoder, out)
     return {"encoder": str(enc_path), "decoder": str(dec_path)}

@@ -328,7 +328,6 @@ class IncrementalOcclusion:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
         self.graph_module = _trace(model)
         self.modules = dict(self.graph_module.named_modules())
         hooked = [name or type(model).__name__ for name, m in model.named_modules()
@@ -465,7 +464,7 @@ class IncrementalOcclusion:
             return None
         kind = self._kind(node)
         if kind == "window" and len(rects) == 1 and node.args and node.args[0] is rects[0]:
-            return self._window(self._window_of(node), rects[0], env[rects[0]], image)
+            return self._window(_window_of(self.modules[node.target]), rects[0], env[rects[0]], image)
         if kind == "elementwise" and len(rects) == 1:
             subject_only = node.op == "call_method" or node.target not in _BINARY_FUNCTIONS
             if subject_only and not (node.args and node.args[0] is rects[0]):
@@ -493,9 +492,6 @@ class IncrementalOcclusion:
         if node.op == "call_method" and (node.target in _UNARY_METHODS or node.target in _BINARY_METHODS):
             return "elementwise"
         return None
-
-    def _window_of(self, node: fx.Node) -> _Window:
-        return _window_of(self.modules[node.target])
 
     def _broadcasts_over_space(self, node: fx.Node, dynamic: fx.Node) -> bool:
         """The other operands are scalars or tensors constant over space and batch (e.g. ``(C, 1, 1)``)."""
