@@ -10,7 +10,6 @@ permutation of the labels (the data randomization test of Adebayo et al. 2018);
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,9 +22,9 @@ from torch.nn import functional as F
 
 from gaplens.core.datasets import class_names_of, dataset_length, iterate_batches, tensor_pair
 from gaplens.core.device import resolve_device
-from gaplens.core.errors import CheckpointError, InputError
-from gaplens.core.files import atomic_write
+from gaplens.core.errors import InputError
 from gaplens.core.model import Classifier, save_checkpoint
+from gaplens.core.training_state import load_training_state, save_training_state
 
 STATE_FILE = "train_state.pt"
 
@@ -147,13 +146,14 @@ def fit(
         if schedule == "cosine"
         else torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     )
+    parts = {"model": model, "optimizer": opt, "scheduler": sched}  # what the resumable state holds
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 "schedule": schedule, "seed": seed, "random_labels": random_labels, "n": n}
     history: list[dict] = []
     first_epoch = 0
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is not None and (folder / STATE_FILE).is_file():
-        first_epoch, history = _load_state(folder / STATE_FILE, model, opt, sched, settings)
+        first_epoch, history = load_training_state(folder / STATE_FILE, "epoch", parts, settings)
 
     from tqdm.auto import tqdm
 
@@ -184,7 +184,7 @@ def fit(
         history.append(record)
         bar.set_postfix({k: round(v, 3) for k, v in record.items() if k in ("train_loss", "val_accuracy")})
         if folder is not None:
-            _save_state(folder / STATE_FILE, epoch + 1, model, opt, sched, settings, history)
+            save_training_state(folder / STATE_FILE, "epoch", epoch + 1, parts, settings, history)
     model.eval()
     saved = save_checkpoint(model, folder) if folder is not None and _savable(model) else None
     return FitResult(model=model, history=history, checkpoint=saved)
@@ -209,31 +209,3 @@ def accuracy(model: nn.Module, dataset: object, batch_size: int = 256) -> float:
     finally:
         model.train(was_training)
     return correct / max(total, 1)
-
-
-def _save_state(path: Path, epoch: int, model, opt, sched, settings: dict, history: list[dict]) -> None:
-    buffer = io.BytesIO()
-    torch.save(
-        {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-         "scheduler": sched.state_dict(), "settings": settings, "history": history},
-        buffer,
-    )
-    atomic_write(path, buffer.getvalue())
-
-
-def _load_state(path: Path, model, opt, sched, settings: dict) -> tuple[int, list[dict]]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot resume, the training state is unreadable ({exc})") from exc
-    if state.get("settings") != settings:
-        changed = {k: (state.get("settings", {}).get(k), v) for k, v in settings.items()
-                   if state.get("settings", {}).get(k) != v}
-        raise InputError(
-            f"{path}: cannot resume with different settings (saved vs now: {changed}); "
-            "use another checkpoint folder or the original settings"
-        )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    return int(state["epoch"]), list(state["history"])

@@ -47,10 +47,11 @@ from gaplens.bias.networks import (
 )
 from gaplens.core.batching import check_batch_size
 from gaplens.core.device import model_device, resolve_device
-from gaplens.core.errors import CheckpointError, DataError, InputError
+from gaplens.core.errors import DataError, InputError
 from gaplens.core.files import atomic_write
 from gaplens.core.hooks import preserved_state
 from gaplens.core.image_io import Size, _check_size, probe_image, read_image, resize_image, write_png
+from gaplens.core.training_state import load_training_state, save_training_state
 from gaplens.data.folder import IMG_EXTENSIONS
 
 __all__ = [
@@ -339,6 +340,7 @@ def train_decoder(
     params = [p for p in dec.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + lr_decay * step))
+    parts = {"decoder": dec, "optimizer": opt, "scheduler": sched}  # what the resumable state holds
     settings = {"batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "style_weight": style_weight,
                 "size": list(size) if isinstance(size, tuple) else size, "seed": seed,
                 "n_content": len(contents), "n_style": len(styles)}
@@ -346,7 +348,7 @@ def train_decoder(
     first = 0
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and folder is not None and (folder / STATE_FILE).is_file():
-        first, history = _load_train_state(folder / STATE_FILE, dec, opt, sched, settings)
+        first, history = load_training_state(folder / STATE_FILE, "step", parts, settings)
 
     from tqdm.auto import tqdm
 
@@ -377,37 +379,12 @@ def train_decoder(
                 bar.set_postfix(loss=round(sums[0] / counted, 4))
                 sums, counted = [0.0, 0.0, 0.0], 0
             if folder is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
-                _save_train_state(folder / STATE_FILE, step + 1, dec, opt, sched, settings, history)
+                save_training_state(folder / STATE_FILE, "step", step + 1, parts, settings, history)
     dec.eval()
     stylizer = Stylizer(enc, dec)
     if folder is not None:
         save_adain_weights(stylizer, folder)
     return DecoderTraining(stylizer=stylizer, history=history, checkpoint=folder)
-
-
-def _save_train_state(path: Path, step: int, dec, opt, sched, settings: dict, history: list[dict]) -> None:
-    buffer = io.BytesIO()
-    torch.save({"step": step, "decoder": dec.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "settings": settings, "history": history}, buffer)
-    atomic_write(path, buffer.getvalue())
-
-
-def _load_train_state(path: Path, dec, opt, sched, settings: dict) -> tuple[int, list[dict]]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot resume, the training state is unreadable ({exc})") from exc
-    saved = state.get("settings", {}) if isinstance(state, dict) else {}
-    if saved != settings:
-        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
-        raise InputError(
-            f"{path}: cannot resume with different settings (saved vs now: {changed}); "
-            "use another checkpoint folder or the original settings"
-        )
-    dec.load_state_dict(state["decoder"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    return int(state["step"]), list(state["history"])
 
 
 # --------------------------------------------------------------------------------------------
