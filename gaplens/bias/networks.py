@@ -56,6 +56,7 @@ from torch import nn
 
 from gaplens.core.errors import CheckpointError, InputError, SpecError, UnsafeFileError
 from gaplens.core.files import atomic_write
+from gaplens.core.model import list_keys, state_mismatches
 
 __all__ = [
     "FEATURE_LAYERS", "MIN_SIZE", "VGG19_WIDTHS", "VGGDecoder", "VGGEncoder", "convert_adain_weights", "decoder",
@@ -262,11 +263,6 @@ def _infer_widths(state: dict[str, torch.Tensor], keys: tuple[tuple[str, int], .
     return tuple(widths)
 
 
-def _list(keys: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(k) for k in keys[:limit])
-    return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)})"
-
-
 def _load_checked(network: nn.Module, state: dict[str, torch.Tensor], file: Path, what: str) -> None:
     """Load ``state`` into ``network`` strictly; one error lists every mismatch."""
     own = network.state_dict()
@@ -275,22 +271,12 @@ def _load_checked(network: nn.Module, state: dict[str, torch.Tensor], file: Path
         head = key.split(".", 1)[0]
         return (int(head) if head.isdigit() else 10**6, key)
 
-    missing = sorted(set(own) - set(state), key=order)
-    unexpected = sorted(set(state) - set(own), key=order)
-    wrong = sorted((k for k in set(own) & set(state) if own[k].shape != state[k].shape), key=order)
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_list(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_list(unexpected)}")
-        if wrong:
-            shapes = ", ".join(f"{k}: {tuple(state[k].shape)} instead of {tuple(own[k].shape)}" for k in wrong[:10])
-            parts.append(f"wrong shapes [{shapes}{', ...' if len(wrong) > 10 else ''}]")
+    parts = state_mismatches(own, state, order)
+    if parts:
         widths = getattr(network, "widths", None)
         raise CheckpointError(
             f"{file}: does not match the AdaIN {what} (nn.Sequential state dict, widths {widths}; "
-            f"expected keys {_list(sorted(own, key=order), 6)}; see gaplens.bias.networks): " + "; ".join(parts)
+            f"expected keys {list_keys(sorted(own, key=order), 6)}; see gaplens.bias.networks): " + "; ".join(parts)
         )
     with torch.no_grad():
         network.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

@@ -28,7 +28,7 @@ import os
 import re
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -192,22 +192,36 @@ def _read_checkpoint(file: Path) -> Classifier:
     )
 
 
+def list_keys(keys: Sequence[str], limit: int = 10) -> str:
+    """``['a', 'b', ...] (n)``: at most ``limit`` keys, and how many there are."""
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)})"
+
+
+def state_mismatches(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+                     order: Callable[[str], object] | None = None) -> list[str]:
+    """What keeps ``state`` from loading into a network whose state dict is ``own``, as message parts.
+
+    Missing keys, unexpected keys and wrong shapes (sorted by ``order``, default by name); an
+    empty list means the state dict loads strictly.
+    """
+    missing = sorted(set(own) - set(state), key=order)
+    unexpected = sorted(set(state) - set(own), key=order)
+    wrong = sorted((k for k in set(own) & set(state) if own[k].shape != state[k].shape), key=order)
+    parts = []
+    if missing:
+        parts.append(f"missing keys {list_keys(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys {list_keys(unexpected)}")
+    if wrong:
+        shapes = ", ".join(f"{k}: {tuple(state[k].shape)} instead of {tuple(own[k].shape)}" for k in wrong[:10])
+        parts.append(f"wrong shapes [{shapes}{', ...' if len(wrong) > 10 else ''}]")
+    return parts
+
+
 def _load_state(network: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
-    own = network.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if wrong:
-            parts.append(
-                "wrong shapes "
-                + ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:8])
-            )
+    parts = state_mismatches(network.state_dict(), state)
+    if parts:
         raise CheckpointError(f"{source}: weights do not match the architecture: " + "; ".join(parts))
     network.load_state_dict(state)
 
