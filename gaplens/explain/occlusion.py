@@ -127,6 +127,11 @@ def _check_incremental(incremental: object) -> None:
         raise InputError(f"incremental={incremental!r}; expected 'auto', True or False")
 
 
+def _not_incremental(reason: str) -> InputError:
+    return InputError(f"incremental=True, but this model cannot be evaluated incrementally: {reason}; "
+                      "use incremental='auto' or False")
+
+
 def _input_rects(inputs, fill, grid: _Grid, window: tuple[int, int], stride: tuple[int, int],
                  image: torch.Tensor, position: torch.Tensor):
     """The changed input of each (image, window): a window-sized rectangle inside the image.
@@ -180,8 +185,7 @@ def _occluded_outputs(
     p = grid.size
     engine, reason = incremental_engine(model) if incremental else (None, "")
     if engine is None and incremental is True:
-        raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: {reason}; "
-                         "use incremental='auto' or False")
+        raise _not_incremental(reason)
     group = max(4, batch_size // p) if engine is not None else n
     parts: list[tuple[torch.Tensor, ...]] = []
     for first in range(0, n, group):
@@ -191,8 +195,7 @@ def _occluded_outputs(
                 engine.prepare(images, model(images.clone()))  # a clone: the caller's images stay as they are
             except Unsupported as exc:
                 if incremental is True:
-                    raise InputError(f"incremental=True, but this model cannot be evaluated incrementally: "
-                                     f"{exc}; use incremental='auto' or False") from None
+                    raise _not_incremental(str(exc)) from None
                 engine = None  # whole images from here on
         if engine is not None:
             flat_images, flat_fills = _Flat.of(images), _Flat.of(fills)
