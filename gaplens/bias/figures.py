@@ -71,8 +71,11 @@ def shape_bias_figure(
     refs = dict(REFERENCE_SHAPE_BIAS) if reference is True else dict(reference) if reference else {}
 
     rows = len(categories)
-    fig = Figure(figsize=(8.0, 1.2 + 0.36 * max(rows, 3)))
-    grid = fig.add_gridspec(1, 2, width_ratios=(4.0, 1.0), wspace=0.12, top=0.84)
+    entries = len(items) + len(refs)
+    ncol = 1 if entries < 4 else 2
+    legend_height = 0.2 * math.ceil(entries / ncol)  # the legend sits below the panels
+    fig = Figure(figsize=(8.0, 1.5 + 0.36 * max(rows, 3) + legend_height), layout="constrained")
+    grid = fig.add_gridspec(1, 2, width_ratios=(4.0, 1.0))
     ax = fig.add_subplot(grid[0, 0])
     side = fig.add_subplot(grid[0, 1])
     colours = [f"C{i % 10}" for i in range(len(items))]
@@ -99,8 +102,8 @@ def shape_bias_figure(
     top = ax.secondary_xaxis("top", functions=(lambda v: 1.0 - v, lambda v: 1.0 - v))
     top.set_xlabel("fraction of 'shape' decisions")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", ncol=1 if len(items) + len(refs) < 4
-              else 2, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize="small",
+               ncol=ncol, frameon=False)
 
     fractions = [r.cue_correct_fraction for _, r in items]
     side.barh(np.arange(len(items)), fractions, color=colours, height=0.6)
@@ -116,5 +119,5 @@ def shape_bias_figure(
     side.set_xlabel("cue-correct\nfraction")
     side.set_title("shape or texture\ndecision", fontsize="small", parse_math=False)
     side.grid(axis="x", alpha=0.3)
-    fig.suptitle(title, parse_math=False, y=0.99)
+    fig.suptitle(title, parse_math=False)
     return fig

@@ -137,7 +137,7 @@ def confusion_matrix_figure(
 def training_curves_figure(history: Sequence[dict], title: str = "Training") -> Figure:
     """Loss and accuracy per epoch from ``fit``'s history records (train, and val when present)."""
     epochs = [int(r["epoch"]) for r in history]
-    fig = Figure(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in history], marker="o", color="tab:blue")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="training loss")
@@ -163,7 +163,7 @@ def accuracy_figure(rows: Sequence[dict], title: str = "Accuracy (95% CI)") -> F
         raise InputError("accuracy_figure needs at least one row")
     table = {(str(r["model"]), str(r["set"])): r for r in rows}
     width = 0.8 / len(models)
-    fig = Figure(figsize=(max(5.0, 1.3 * len(sets) * max(1, len(models) / 2)), 3.6))
+    fig = Figure(figsize=(max(5.0, 1.3 * len(sets) * max(1, len(models) / 2)), 3.6), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(sets))
     for i, model in enumerate(models):
@@ -184,7 +184,7 @@ def sample_grid_figure(sets: dict[str, Any], per_set: int = 8, title: str = "Sam
     """One row per dataset (objects with ``images`` (N, 3, H, W) in [0, 1], ``labels``, ``class_names``)."""
     if not sets:
         raise InputError("sample_grid_figure needs at least one set")
-    fig = Figure(figsize=(1.2 * per_set, 1.35 * len(sets) + 0.4))
+    fig = Figure(figsize=(1.2 * per_set, 1.35 * len(sets) + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(sets), per_set, squeeze=False))
     for row, (name, data) in enumerate(sets.items()):
         for col in range(per_set):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -59,3 +60,27 @@ def test_save_figure_requires_png_suffix(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"\.png"):
         save_figure(fig, tmp_path / "x.jpg")
     assert list(tmp_path.iterdir()) == []
+
+
+def _overlaps(fig: Figure) -> list[str]:
+    """Panel titles whose drawn box intersects the suptitle's (after the layout engine ran)."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    sup = [t for t in fig.texts if t.get_text() and t.get_text() == fig.get_suptitle()]
+    assert len(sup) == 1
+    box = sup[0].get_window_extent(renderer)
+    return [ax.title.get_text() for ax in fig.axes
+            if ax.title.get_text() and box.overlaps(ax.title.get_window_extent(renderer))]
+
+
+def test_suptitles_clear_of_panel_titles() -> None:
+    from types import SimpleNamespace
+
+    from gaplens.report.figures import sample_grid_figure, training_curves_figure
+
+    history = [{"epoch": e, "train_loss": 1 / (e + 1), "train_accuracy": 0.5, "val_accuracy": 0.4} for e in range(3)]
+    data = SimpleNamespace(images=torch.rand(4, 3, 8, 8), labels=torch.arange(4), class_names=list("abcd"),
+                           texture_labels=torch.arange(4), texture_names=list("wxyz"))
+    for fig in (training_curves_figure(history, "Training of a model with a long name"),
+                sample_grid_figure({"train": data}, per_set=4)):
+        assert _overlaps(fig) == []
