@@ -12,7 +12,7 @@ from gaplens.core.batching import check_batch_size
 from gaplens.core.datasets import class_names_of, dataset_length, iterate_batches
 from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import preserved_state
+from gaplens.core.hooks import frozen
 from gaplens.core.stats import clopper_pearson
 
 
@@ -36,7 +36,6 @@ class Evaluation:
     records: list[dict] = field(default_factory=list)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, dataset: object, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits (N, K), labels (N,))`` for a dataset, batched, on the model's device, eval mode.
 
@@ -45,8 +44,7 @@ def predict(model: nn.Module, dataset: object, batch_size: int = 256) -> tuple[t
     check_batch_size(batch_size)
     dev = model_device(model)
     logits, labels = [], []
-    with preserved_state(model):
-        model.eval()
+    with frozen(model):
         for _, images, targets in iterate_batches(dataset, batch_size):
             logits.append(model(images.to(dev)).float().cpu())
             labels.append(targets)

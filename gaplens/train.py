@@ -21,8 +21,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from gaplens.core.datasets import class_names_of, dataset_length, iterate_batches, tensor_pair
-from gaplens.core.device import resolve_device
+from gaplens.core.device import model_device, resolve_device
 from gaplens.core.errors import InputError
+from gaplens.core.hooks import frozen
 from gaplens.core.model import Classifier, save_checkpoint
 from gaplens.core.training_state import load_training_state, save_training_state
 
@@ -194,18 +195,13 @@ def _savable(model: Classifier) -> bool:
     return getattr(model.network, "gaplens_arch", None) is not None
 
 
-@torch.no_grad()
 def accuracy(model: nn.Module, dataset: object, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` on ``dataset`` (eval mode; the model's mode is restored)."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     correct = total = 0
-    try:
+    with frozen(model):
         for _, images, labels in iterate_batches(dataset, batch_size):
             pred = model(images.to(dev)).argmax(1).cpu()
             correct += int((pred == labels).sum())
             total += labels.shape[0]
-    finally:
-        model.train(was_training)
     return correct / max(total, 1)

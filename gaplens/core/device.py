@@ -25,10 +25,19 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's first parameter (or buffer); CPU for a model with neither."""
+def model_device(model: nn.Module, default: torch.device | None = None) -> torch.device:
+    """The device of a model's first parameter (or buffer).
+
+    A model with neither runs wherever its input is: ``default`` (e.g. ``inputs.device``) is
+    returned, or the CPU when no default is given.
+
+    >>> model_device(torch.nn.Linear(2, 2))
+    device(type='cpu')
+    >>> model_device(torch.nn.ReLU(), default=torch.device("meta"))
+    device(type='meta')
+    """
     for tensor in model.parameters():
         return tensor.device
     for tensor in model.buffers():
         return tensor.device
-    return torch.device("cpu")
+    return default if default is not None else torch.device("cpu")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gaplens.core.device import model_device
 from gaplens.core.errors import LayerNotFoundError
 from gaplens.core.registry import nearest
 
@@ -70,11 +71,9 @@ def layer_names(model: nn.Module, input_size: Sequence[int] | None = None) -> li
 
     handles = [m.register_forward_pre_hook(pre_hook) for m in names]
     try:
-        with preserved_state(model), torch.no_grad():
-            model.eval()
-            device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        with frozen(model):
             h, w = int(input_size[-2]), int(input_size[-1])
-            model(torch.zeros(1, 3, h, w, device=device))
+            model(torch.zeros(1, 3, h, w, device=model_device(model)))
     finally:
         for handle in handles:
             handle.remove()
@@ -99,6 +98,34 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
         for param, requires_grad, grad in params:
             param.requires_grad_(requires_grad)
             param.grad = grad
+
+
+@contextmanager
+def frozen(model: nn.Module, no_grad: bool = True) -> Iterator[nn.Module]:
+    """Freeze ``model`` for inference inside the block: eval mode, no parameter gradients.
+
+    Inside, every module is in eval mode and no parameter requires grad; with ``no_grad=True``
+    (the default: predictions, forward passes) the block also runs under :func:`torch.no_grad`.
+    Pass ``no_grad=False`` when the block differentiates with respect to the *inputs*
+    (attribution, feature visualization, a loss through a fixed encoder): autograd stays as the
+    caller set it, and only the inputs' graph is built. On exit, normal or by an exception, the
+    ``training`` flags, ``requires_grad`` flags and ``.grad`` are restored
+    (:func:`preserved_state`).
+
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout()).train()
+    >>> with frozen(net):
+    ...     out = net(torch.ones(1, 3))
+    >>> net.training, net[0].weight.requires_grad, out.requires_grad
+    (True, True, False)
+    """
+    with preserved_state(model):
+        model.eval()
+        model.requires_grad_(False)
+        if no_grad:
+            with torch.no_grad():
+                yield model
+        else:
+            yield model
 
 
 @dataclass

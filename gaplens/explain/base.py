@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gaplens.core.batching import check_batch_size
+from gaplens.core.batching import check_batch_size, map_batches
+from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import preserved_state
+from gaplens.core.hooks import frozen
 from gaplens.core.registry import Registry
 
 #: Which function of the logits a method explains. "probability" is an alias of "softmax".
@@ -126,8 +127,7 @@ def resolve_target(
     n = inputs.shape[0]
     if target is None:
         with torch.no_grad():
-            logits = torch.cat([model(inputs[i : i + batch_size]) for i in range(0, n, batch_size)])
-        return logits.argmax(1)
+            return map_batches(lambda images: model(images).argmax(1), inputs, batch_size=batch_size)
     with torch.no_grad():
         k = model(inputs[:1]).shape[1]
     if isinstance(target, bool):
@@ -192,12 +192,9 @@ def attribute(
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         raise InputError(f"method {method!r} has no option(s) {unknown}; its options are {sorted(spec.defaults)}")
-    device = next((p.device for p in model.parameters()), inputs.device)
+    device = model_device(model, default=inputs.device)
     x = inputs.detach().to(device)
-    with preserved_state(model):
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+    with frozen(model, no_grad=False):
         if spec.model_independent:
             tgt = torch.zeros(x.shape[0], dtype=torch.long, device=device)
         else:
@@ -216,11 +213,12 @@ def input_gradients(
     The model must be in eval mode (rows independent); each chunk is one forward and one
     backward pass.
     """
-    grads = []
-    for start in range(0, inputs.shape[0], batch_size):
-        x = inputs[start : start + batch_size].detach().requires_grad_(True)
+
+    def chunk_gradients(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = images.detach().requires_grad_(True)
         with torch.enable_grad():
-            scores = select_scores(model(x), target[start : start + batch_size], score)
+            scores = select_scores(model(x), targets, score)
             (grad,) = torch.autograd.grad(scores.sum(), x)
-        grads.append(grad)
-    return torch.cat(grads)
+        return grad
+
+    return map_batches(chunk_gradients, inputs, target, batch_size=batch_size)

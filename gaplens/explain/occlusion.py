@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gaplens.core.batching import check_batch_size
+from gaplens.core.batching import check_batch_size, map_batches
+from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import preserved_state
+from gaplens.core.hooks import frozen
 from gaplens.explain.base import check_inputs, register_method, select_scores
 
 
@@ -251,8 +252,8 @@ def occlusion(
     check_batch_size(batch_size)
     _check_incremental(incremental)
     with torch.no_grad():
-        base = torch.cat([select_scores(model(inputs[i : i + batch_size]), target[i : i + batch_size], score)
-                          for i in range(0, inputs.shape[0], batch_size)])
+        base = map_batches(lambda images, targets: select_scores(model(images), targets, score), inputs, target,
+                           batch_size=batch_size)
         (scores,) = _occluded_outputs(model, inputs, grid, value, batch_size,
                                       lambda logits, image: select_scores(logits, target[image], score),
                                       incremental, _pair(window, "window"), _pair(stride, "stride"))
@@ -300,7 +301,7 @@ def occlusion_top_class(
     """
     check_inputs(inputs)
     check_batch_size(batch_size)
-    device = next((p.device for p in model.parameters()), inputs.device)
+    device = model_device(model, default=inputs.device)
     x = inputs.detach().to(device)
     grid = _grid(x, window, stride)
     value = _fill(fill, x)
@@ -310,10 +311,7 @@ def occlusion_top_class(
         probs, classes = logits.softmax(1).max(1)
         return classes, probs
 
-    with preserved_state(model), torch.no_grad():
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+    with frozen(model):
         classes, probs = _occluded_outputs(model, x, grid, value, batch_size, top, incremental,
                                            _pair(window, "window"), _pair(stride, "stride"))
     return classes.to(inputs.device), probs.to(inputs.device)

@@ -20,7 +20,7 @@ from gaplens.core.batching import check_batch_size
 from gaplens.core.datasets import class_names_of, dataset_length, iterate_batches
 from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import preserved_state
+from gaplens.core.hooks import frozen
 from gaplens.core.stats import clopper_pearson
 from gaplens.robustness import imagenet16
 from gaplens.robustness.base import DISTORTIONS, check_options, distort, level_key, resolve_levels, select_distortions
@@ -58,7 +58,6 @@ def _record(model_name: str, name: str, index: int, level: object, n: int, corre
             "decision": decision_name, "seed": seed}
 
 
-@torch.no_grad()
 def sweep(
     model: nn.Module,
     dataset: object,
@@ -145,8 +144,7 @@ def sweep(
 
     records: list[dict] = []
     device = model_device(model)
-    with preserved_state(model):
-        model.eval()
+    with frozen(model):
         for name in tqdm(names, desc="distortions", disable=not progress, leave=False):
             todo = [(i, lv) for i, lv in enumerate(swept[name]) if unit_key(name, lv) not in stored]
             if todo:

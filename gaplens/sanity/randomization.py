@@ -49,9 +49,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gaplens.core.batching import check_batch_size
+from gaplens.core.batching import check_batch_size, map_batches
+from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import layer_names, module_root, preserved_state, resolve_layer
+from gaplens.core.hooks import frozen, layer_names, module_root, resolve_layer
 from gaplens.explain import METHODS, attribute
 from gaplens.explain.base import check_inputs, resolve_target
 from gaplens.explain.edge import sobel_magnitude
@@ -187,7 +188,7 @@ def randomize_blocks(
     missing = [n for n in names if n not in known]
     if missing:
         raise InputError(f"unknown block(s) {missing}; the model's blocks are {list(known)}")
-    device = next((p.device for p in model_copy.parameters()), torch.device("cpu"))
+    device = model_device(model_copy)
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
@@ -282,8 +283,7 @@ def _resolve_layers(model: nn.Module, x: Tensor, options: dict[str, dict]) -> No
         if not METHODS[name].needs_layer or opts.get("layer") is not None:
             continue
         try:
-            with preserved_state(model), torch.no_grad():
-                model.eval()
+            with frozen(model):
                 opts["layer"] = default_cam_layer(model, x[:1])
         except InputError as exc:
             raise InputError(f"method {name!r} needs a convolutional layer, and the model has none it can use: "
@@ -292,9 +292,8 @@ def _resolve_layers(model: nn.Module, x: Tensor, options: dict[str, dict]) -> No
 
 
 def _predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
-    with preserved_state(model), torch.no_grad():
-        model.eval()
-        return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
+    with frozen(model):
+        return map_batches(lambda images: model(images).argmax(1), x, batch_size=batch_size)
 
 
 def _check_common(inputs, methods, metrics, batch_size, target_mode, threshold, keep_images, verdict_metric):
@@ -468,7 +467,7 @@ def model_randomization(
     if max_blocks is not None and (isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1):
         raise InputError(f"max_blocks={max_blocks!r}; expected a positive integer or None")
     options = _method_options(methods, method_options)
-    device = next((p.device for p in model.parameters()), inputs.device)
+    device = model_device(model, default=inputs.device)
     x = inputs.detach().to(device)
 
     original = _private_copy(model)  # read-only reference; `model` itself is never used again
@@ -590,7 +589,7 @@ def data_randomization(
                                                      keep_images, verdict_metric)
     _check_same_architecture(model, model_random_labels)
     options = _method_options(methods, method_options)
-    device = next((p.device for p in model.parameters()), inputs.device)
+    device = model_device(model, default=inputs.device)
     x = inputs.detach().to(device)
     trained = _private_copy(model)
     shuffled = _private_copy(model_random_labels).to(device)

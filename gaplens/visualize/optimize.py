@@ -25,16 +25,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from gaplens.core.batching import map_batches
 from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import capture, preserved_state
+from gaplens.core.hooks import capture, frozen
 from gaplens.core.image_io import _check_size
 from gaplens.visualize.objectives import SCORES, Context, Objective, channel, class_logit, layer_l2, neuron
 from gaplens.visualize.param import ImageParam, image_param
@@ -110,16 +110,6 @@ class DreamResult(VisResult):
 # -- shared helpers --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and parameter gradients off inside; the model's own state restored on exit."""
-    with preserved_state(model):
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        yield model
-
-
 def _model_dtype(model: nn.Module) -> torch.dtype:
     """The floating dtype the model computes in (its first floating parameter or buffer; else float32)."""
     for tensor in list(model.parameters()) + list(model.buffers()):
@@ -159,7 +149,7 @@ def _num_classes(model: nn.Module, device: torch.device, size: tuple[int, int]) 
     names = getattr(model, "class_names", None)
     if names:
         return len(names)
-    with _frozen(model), torch.no_grad():
+    with frozen(model):
         return int(model(torch.zeros(1, 3, *size, device=device, dtype=_model_dtype(model))).shape[1])
 
 
@@ -296,7 +286,7 @@ def optimize(
 
     from tqdm.auto import tqdm
 
-    with _frozen(model), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
+    with frozen(model, no_grad=False), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
         for step in tqdm(range(steps), desc="visualize", disable=not progress, unit="step"):
             cap.clear()
             optimizer.zero_grad()
@@ -470,7 +460,7 @@ def channel_images(
     batch_size = _positive_int(batch_size, "batch_size")
     device = model_device(model)
     hw = _image_size(model, options.get("size"))
-    with _frozen(model), capture(model, layer) as cap, torch.no_grad():
+    with frozen(model), capture(model, layer) as cap:
         model(torch.zeros(1, 3, *hw, device=device, dtype=_model_dtype(model)))
         act = cap.activations.get(layer)
     if act is None or act.ndim != 4:
@@ -488,7 +478,6 @@ def channel_images(
                      f"{unit}({layer!r}, {targets})", labels, records, {**results[0].settings, "layer": layer})
 
 
-@torch.no_grad()
 def top_classes(model: nn.Module, images: Tensor, k: int = 5, score: str = "softmax",
                 batch_size: int = 64) -> tuple[Tensor, Tensor]:
     """The ``k`` classes each image activates most: ``(classes (N, k) long, scores (N, k))``.
@@ -507,9 +496,9 @@ def top_classes(model: nn.Module, images: Tensor, k: int = 5, score: str = "soft
         raise InputError(f"images has shape {shape}; expected (N, 3, H, W) images in [0, 1]")
     batch = images if images.ndim == 4 else images.unsqueeze(0)
     device = model_device(model)
-    with _frozen(model):
-        logits = torch.cat([model(batch[i : i + batch_size].to(device=device, dtype=_model_dtype(model)))
-                            for i in range(0, batch.shape[0], batch_size)])
+    with frozen(model):
+        logits = map_batches(lambda images: model(images.to(device=device, dtype=_model_dtype(model))), batch,
+                             batch_size=batch_size)
     values = logits.softmax(1) if score == "softmax" else logits
     top = values.topk(min(k, values.shape[1]), dim=1)
     return top.indices.to(images.device), top.values.to(images.device)
@@ -614,7 +603,7 @@ def deepdream(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=octaves * steps_per_octave, desc="deepdream", disable=not progress, unit="step")
-    with _frozen(model), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
+    with frozen(model, no_grad=False), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
         for hw in sizes:
             base = photo if hw == (height, width) else F.interpolate(photo, size=hw, mode="bilinear",
                                                                      align_corners=False, antialias=True)

@@ -6,8 +6,9 @@ import pytest
 import torch
 from helpers import assert_same_state, model_state
 
+from gaplens.core.device import model_device
 from gaplens.core.errors import LayerNotFoundError
-from gaplens.core.hooks import capture, layer_names, preserved_state, resolve_layer
+from gaplens.core.hooks import capture, frozen, layer_names, preserved_state, resolve_layer
 
 
 def test_activations_match_manual_forward(tiny_vgg):
@@ -76,6 +77,42 @@ def test_preserved_state_restores_grads(tiny_vgg):
     with preserved_state(tiny_vgg):
         tiny_vgg(torch.rand(1, 3, 32, 32)).sum().backward()
     assert_same_state(before, model_state(tiny_vgg))
+
+
+@pytest.mark.parametrize("no_grad", [True, False])
+def test_frozen_is_eval_without_parameter_grads_and_restores_everything(tiny_resnet, no_grad):
+    tiny_resnet.train()
+    tiny_resnet.network.fc.weight.requires_grad_(False)
+    tiny_resnet(torch.rand(2, 3, 32, 32)).sum().backward()  # some .grad to keep
+    before = model_state(tiny_resnet)
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    with pytest.raises(RuntimeError, match="boom"):
+        with frozen(tiny_resnet, no_grad=no_grad) as model:
+            assert model is tiny_resnet
+            assert not any(m.training for m in tiny_resnet.modules())
+            assert not any(p.requires_grad for p in tiny_resnet.parameters())
+            out = tiny_resnet(x)
+            assert torch.is_grad_enabled() is not no_grad
+            if not no_grad:  # gradients w.r.t. the inputs only
+                (grad,) = torch.autograd.grad(out.sum(), x)
+                assert grad.shape == x.shape
+            raise RuntimeError("boom")
+    assert torch.is_grad_enabled()
+    # BatchNorm ran in eval mode inside, so running stats are unchanged
+    assert_same_state(before, model_state(tiny_resnet))
+
+
+def test_frozen_keeps_the_callers_no_grad():
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad(), frozen(net, no_grad=False):
+        assert not torch.is_grad_enabled()
+
+
+def test_model_device_follows_parameters_then_buffers_then_default():
+    assert model_device(torch.nn.Linear(2, 2).to("meta")) == torch.device("meta")
+    assert model_device(torch.nn.BatchNorm2d(2, affine=False).to("meta")) == torch.device("meta")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU(), default=torch.device("meta")) == torch.device("meta")
 
 
 def test_layer_names_forward_order(tiny_resnet):
