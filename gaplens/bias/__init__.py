@@ -11,19 +11,7 @@
 
 from gaplens.bias.adain import adain, channel_mean_std
 from gaplens.bias.figures import REFERENCE_SHAPE_BIAS, shape_bias_figure
-from gaplens.bias.networks import (
-    VGGDecoder,
-    VGGEncoder,
-    convert_adain_weights,
-    decoder,
-    load_adain_weights,
-    load_decoder,
-    load_encoder,
-    random_encoder,
-    read_state_dict,
-    save_adain_weights,
-    vgg19_encoder,
-)
+from gaplens.bias.networks import Stylizer, VGGDecoder, VGGEncoder, decoder, random_encoder, vgg19_encoder
 from gaplens.bias.shape_bias import (
     CueConflictStimuli,
     ShapeBiasResult,
@@ -35,11 +23,18 @@ from gaplens.bias.shape_bias import (
 from gaplens.bias.stylize import (
     DecoderTraining,
     StylizeFolderResult,
-    Stylizer,
     decoder_loss,
     stylize_folder,
     stylize_synthetic,
     train_decoder,
+)
+from gaplens.bias.weights import (
+    convert_adain_weights,
+    load_adain_weights,
+    load_decoder,
+    load_encoder,
+    read_state_dict,
+    save_adain_weights,
 )
 
 __all__ = [

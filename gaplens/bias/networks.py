@@ -1,8 +1,6 @@
-"""The AdaIN encoder (VGG-19 up to relu4_1) and its mirror-image decoder, and their weight files.
+"""The AdaIN encoder (VGG-19 up to relu4_1), its mirror-image decoder, and the Stylizer joining them.
 
-Layer layout
-------------
-Both networks are :class:`torch.nn.Sequential` with exactly the layer order of the public
+Layer layout: both networks are :class:`torch.nn.Sequential` with exactly the layer order of the public
 PyTorch port of AdaIN (``naoto0804/pytorch-AdaIN``, ``net.py``), so their state dicts have the
 same keys as the released ``vgg_normalized.pth`` and ``decoder.pth``. With widths
 ``(w1, w2, w3, w4)`` (VGG-19: ``(64, 128, 256, 512)``):
@@ -28,40 +26,33 @@ Decoder (:class:`VGGDecoder`; convs at indices ``1, 5, 8, 11, 14, 18, 21, 25, 28
     1 w4 -> w3, upsample x2 (3), 5/8/11 w3 -> w3, 14 w3 -> w2, upsample (16),
     18 w2 -> w2, 21 w2 -> w1, upsample (23), 25 w1 -> w1, 28 w1 -> 3 (no ReLU: the output image)
 
-Weights
--------
-:func:`load_adain_weights` reads ``.safetensors`` files, or torch files with
-``torch.load(weights_only=True)`` (a pickle that would run code is refused with
-:class:`~gaplens.core.errors.UnsafeFileError`), infers the widths from the encoder file, and
-checks every key and shape: a mismatch raises :class:`~gaplens.core.errors.CheckpointError`
-listing the missing keys, unexpected keys and wrong shapes. :func:`convert_adain_weights` writes
-the pair as safetensors.
-
+Weights: this module holds no file I/O; :mod:`gaplens.bias.weights` reads, checks, converts and saves
+the weight files (the released ``vgg_normalized.pth`` / ``decoder.pth`` or gaplens safetensors).
 No weights are ever downloaded. Without the released files, :func:`random_encoder` gives a
 random-weight encoder of the same layout (random multi-layer conv features still carry texture
 statistics: Ustyuzhaninov et al., "What does it take to generate natural textures?", ICLR 2017)
 for which :func:`gaplens.bias.stylize.train_decoder` trains a decoder on the user's data (slow
 to reach usable quality; see :func:`random_encoder`).
+
+:class:`Stylizer` joins an encoder and a decoder with AdaIN (:mod:`gaplens.bias.adain`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from gaplens.core.errors import CheckpointError, InputError, SpecError, UnsafeFileError
-from gaplens.core.files import atomic_write
-from gaplens.core.model import list_keys, state_mismatches
+from gaplens.bias.adain import adain
+from gaplens.core.batching import check_batch_size
+from gaplens.core.device import model_device
+from gaplens.core.errors import InputError
+from gaplens.core.hooks import frozen
 
 __all__ = [
-    "FEATURE_LAYERS", "MIN_SIZE", "VGG19_WIDTHS", "VGGDecoder", "VGGEncoder", "convert_adain_weights", "decoder",
-    "load_adain_weights", "load_decoder", "load_encoder", "random_encoder", "read_state_dict",
-    "save_adain_weights", "vgg19_encoder",
+    "FEATURE_LAYERS", "MIN_SIZE", "VGG19_WIDTHS", "Stylizer", "VGGDecoder", "VGGEncoder", "decoder", "random_encoder",
+    "vgg19_encoder",
 ]  # fmt: skip
 
 #: Channel widths of VGG-19's first four stages (relu1_1 .. relu4_1).
@@ -70,12 +61,6 @@ VGG19_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 FEATURE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # Index of each of those ReLUs in the encoder's Sequential.
 _FEATURE_INDEX = (3, 10, 17, 30)
-# Conv indices of the full VGG-19 in vgg_normalized.pth after relu4_1 (dropped on load).
-_VGG19_TAIL_KEYS = frozenset(f"{i}.{p}" for i in (32, 35, 38, 42, 45, 48, 51) for p in ("weight", "bias"))
-# Keys whose shapes reveal the widths: (key, dim) -> width index.
-_ENCODER_WIDTH_KEYS = (("2.weight", 0), ("9.weight", 0), ("16.weight", 0), ("29.weight", 0))
-_DECODER_WIDTH_KEYS = (("28.weight", 1), ("21.weight", 1), ("14.weight", 1), ("1.weight", 1))
-_FORMAT = "gaplens-adain"
 #: Smallest image side the encoder accepts (its reflection pads need 2 pixels at relu4_1).
 MIN_SIZE = 9
 
@@ -142,7 +127,7 @@ class VGGDecoder(nn.Sequential):
 
     Mirrors :class:`VGGEncoder` with nearest-neighbour upsampling instead of pooling, in the
     layer layout of the released ``decoder.pth`` (see the module docstring). The output is not
-    clamped (training needs the raw values); :class:`~gaplens.bias.stylize.Stylizer` clamps.
+    clamped (training needs the raw values); :class:`Stylizer` clamps.
     """
 
     def __init__(self, widths: Sequence[int] = VGG19_WIDTHS) -> None:
@@ -156,27 +141,27 @@ class VGGDecoder(nn.Sequential):
         self.widths = (w1, w2, w3, w4)
 
 
-def vgg19_encoder(widths: Sequence[int] = VGG19_WIDTHS, weights: str | os.PathLike | None = None) -> VGGEncoder:
-    """The AdaIN encoder, optionally with weights (e.g. the released ``vgg_normalized.pth``).
+def vgg19_encoder(widths: Sequence[int] = VGG19_WIDTHS) -> VGGEncoder:
+    """The AdaIN encoder in eval mode, with PyTorch's default random initialisation.
+
+    Load the released ``vgg_normalized.pth`` (or a gaplens safetensors file) with
+    :func:`gaplens.bias.weights.load_encoder` instead.
 
     Args:
         widths: channels at relu1_1 .. relu4_1; VGG-19's by default. Smaller widths give the
             same layout for fast tests and random-weight encoders.
-        weights: a ``.safetensors`` or torch state dict file (see :func:`load_encoder`);
-            ``None`` leaves PyTorch's default random initialisation.
 
     >>> vgg19_encoder(widths=(4, 8, 8, 16))(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 16, 4, 4])
     """
-    if weights is not None:
-        return load_encoder(weights, widths)
     return VGGEncoder(widths).eval()
 
 
-def decoder(widths: Sequence[int] = VGG19_WIDTHS, weights: str | os.PathLike | None = None) -> VGGDecoder:
-    """The AdaIN decoder mirroring :func:`vgg19_encoder` (``weights``: e.g. the released ``decoder.pth``)."""
-    if weights is not None:
-        return load_decoder(weights, widths)
+def decoder(widths: Sequence[int] = VGG19_WIDTHS) -> VGGDecoder:
+    """The AdaIN decoder mirroring :func:`vgg19_encoder`, randomly initialised, in eval mode.
+
+    Load the released ``decoder.pth`` with :func:`gaplens.bias.weights.load_decoder`.
+    """
     return VGGDecoder(widths).eval()
 
 
@@ -208,158 +193,67 @@ def random_encoder(widths: Sequence[int] = (16, 32, 64, 128), seed: int = 0) -> 
     return encoder.eval()
 
 
-# --------------------------------------------------------------------------------------------
-# Weight files
+class Stylizer(nn.Module):
+    """Encoder + AdaIN + decoder.
 
+    Args:
+        encoder: a module with ``features(images) -> [relu1_1, ..., relu4_1]`` and
+            ``forward(images) -> relu4_1`` (a :class:`~gaplens.bias.networks.VGGEncoder`);
+            images are ``(N, 3, H, W)`` RGB in ``[0, 1]``.
+        decoder: maps relu4_1 features back to images (a
+            :class:`~gaplens.bias.networks.VGGDecoder` of the same widths).
+        eps: AdaIN's variance epsilon.
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state dict from ``.safetensors`` or a torch file, never running pickled code.
-
-    Torch files are read with ``torch.load(weights_only=True)``; a ``{"state_dict": {...}}``
-    wrapper is unwrapped.
-
-    Raises:
-        SpecError: no such file.
-        UnsafeFileError: the file needs full unpickling (it contains code or arbitrary objects).
-        CheckpointError: not a valid safetensors file, or not a dict of tensors.
+    ``forward(content, style, alpha)`` is differentiable and unclamped; :meth:`stylize` is the
+    batched, no-grad, clamped version for making images.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise SpecError(f"{file}: no such weights file")
-    with file.open("rb") as handle:
-        head = handle.read(9)
-    if file.suffix == ".safetensors" or (len(head) == 9 and head[8:9] == b"{"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load as st_load
 
-        try:
-            return dict(st_load(file.read_bytes()))
-        except (SafetensorError, ValueError, OSError) as exc:
-            raise CheckpointError(f"{file}: not a valid safetensors file ({exc})") from exc
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ...
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise UnsafeFileError(
-            f"{file}: refused; it is not a plain tensor state dict that loads with weights_only=True "
-            f"(a pickle containing code or other objects is never unpickled) ({type(exc).__name__}: {first})"
-        ) from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise CheckpointError(f"{file}: expected a dict of tensors (a state dict); got {type(state).__name__}")
-    return dict(state)
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, eps: float = 1e-5) -> None:
+        super().__init__()
+        if not callable(getattr(encoder, "features", None)):
+            raise InputError(
+                f"encoder of type {type(encoder).__name__} has no features(images) method; use "
+                "gaplens.bias.networks.vgg19_encoder() or random_encoder()"
+            )
+        self.encoder = encoder
+        self.decoder = decoder
+        self.eps = float(eps)
 
+    def forward(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """Stylized images ``(N, 3, H, W)`` (not clamped) for content ``(N, 3, H, W)`` and style
+        ``(N, 3, H', W')`` or ``(1, 3, H', W')``, both RGB in ``[0, 1]``."""
+        for name, images in (("content", content), ("style", style)):
+            if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
+                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                raise InputError(f"{name}: expected images (N, 3, H, W); got {shape}")
+        target = adain(self.encoder(content), self.encoder(style), alpha=alpha, eps=self.eps)
+        out = self.decoder(target)
+        height, width = content.shape[-2:]
+        return out[..., :height, :width]
 
-def _infer_widths(state: dict[str, torch.Tensor], keys: tuple[tuple[str, int], ...]) -> tuple[int, ...] | None:
-    widths = []
-    for key, dim in keys:
-        tensor = state.get(key)
-        if tensor is None or tensor.dim() != 4:
-            return None
-        widths.append(int(tensor.shape[dim]))
-    return tuple(widths)
+    def stylize(
+        self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, batch_size: int = 16
+    ) -> torch.Tensor:
+        """Stylize ``content`` ``(N, 3, H, W)`` with ``style`` (``(N, 3, H', W')`` pairwise, or one
+        ``(1, 3, H', W')`` / ``(3, H', W')`` for all), ``batch_size`` images per pass, in eval mode.
 
-
-def _load_checked(network: nn.Module, state: dict[str, torch.Tensor], file: Path, what: str) -> None:
-    """Load ``state`` into ``network`` strictly; one error lists every mismatch."""
-    own = network.state_dict()
-
-    def order(key: str) -> tuple[int, str]:
-        head = key.split(".", 1)[0]
-        return (int(head) if head.isdigit() else 10**6, key)
-
-    parts = state_mismatches(own, state, order)
-    if parts:
-        widths = getattr(network, "widths", None)
-        raise CheckpointError(
-            f"{file}: does not match the AdaIN {what} (nn.Sequential state dict, widths {widths}; "
-            f"expected keys {list_keys(sorted(own, key=order), 6)}; see gaplens.bias.networks): " + "; ".join(parts)
-        )
-    with torch.no_grad():
-        network.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
-
-
-def load_encoder(path: str | os.PathLike, widths: Sequence[int] | None = None) -> VGGEncoder:
-    """An encoder with the weights in ``path`` (``vgg_normalized.pth``, or a gaplens safetensors file).
-
-    ``widths=None`` infers the widths from the shapes of the convs at indices 2, 9, 16, 29 (VGG-19's
-    when those keys are absent, so the error then lists them as missing). The full VGG-19's keys
-    after relu4_1 (``32.weight`` ... ``51.bias``) are dropped; any other difference raises
-    :class:`~gaplens.core.errors.CheckpointError`.
-    """
-    file = Path(path)
-    state = read_state_dict(file)
-    if widths is None:
-        widths = _infer_widths(state, _ENCODER_WIDTH_KEYS) or VGG19_WIDTHS
-    encoder = VGGEncoder(widths)
-    state = {k: v for k, v in state.items() if k not in _VGG19_TAIL_KEYS}
-    _load_checked(encoder, state, file, "encoder (VGG-19 up to relu4_1)")
-    return encoder.eval()
-
-
-def load_decoder(path: str | os.PathLike, widths: Sequence[int] | None = None) -> VGGDecoder:
-    """A decoder with the weights in ``path`` (``decoder.pth``, or a gaplens safetensors file).
-
-    ``widths=None`` infers them from the convs at indices 28, 21, 14 and 1.
-    """
-    file = Path(path)
-    state = read_state_dict(file)
-    if widths is None:
-        widths = _infer_widths(state, _DECODER_WIDTH_KEYS) or VGG19_WIDTHS
-    net = VGGDecoder(widths)
-    _load_checked(net, state, file, "decoder")
-    return net.eval()
-
-
-def load_adain_weights(encoder_path: str | os.PathLike, decoder_path: str | os.PathLike):
-    """A :class:`~gaplens.bias.stylize.Stylizer` from an encoder and a decoder weights file.
-
-    The files are the released ``vgg_normalized.pth`` and ``decoder.pth`` (torch state dicts,
-    read with ``weights_only=True``), or safetensors files written by
-    :func:`convert_adain_weights` / :func:`save_adain_weights` /
-    :func:`~gaplens.bias.stylize.train_decoder`. The decoder is checked against the widths
-    of the encoder, so a decoder trained for another encoder is rejected.
-
-    Raises:
-        SpecError, UnsafeFileError, CheckpointError: see :func:`read_state_dict`; a
-            :class:`CheckpointError` lists missing keys, unexpected keys and wrong shapes.
-
-    >>> stylizer = load_adain_weights("vgg_normalized.pth", "decoder.pth")  # doctest: +SKIP
-    """
-    from gaplens.bias.stylize import Stylizer
-
-    encoder = load_encoder(encoder_path)
-    dec = load_decoder(decoder_path, encoder.widths)
-    return Stylizer(encoder, dec)
-
-
-def _save(network: nn.Module, file: Path, role: str) -> Path:
-    from safetensors.torch import save as st_save
-
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    meta = {"format": _FORMAT, "role": role, "widths": json.dumps(list(getattr(network, "widths", ())))}
-    return atomic_write(file, st_save(state, metadata=meta))
-
-
-def save_adain_weights(stylizer, folder: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``encoder.safetensors`` and ``decoder.safetensors`` of ``stylizer`` into ``folder`` (atomic)."""
-    out = Path(folder)
-    if out.suffix == ".safetensors":
-        raise InputError(f"folder={str(folder)!r}: give a folder, not a file name")
-    return _save(stylizer.encoder, out / "encoder.safetensors", "encoder"), _save(
-        stylizer.decoder, out / "decoder.safetensors", "decoder"
-    )
-
-
-def convert_adain_weights(
-    encoder_path: str | os.PathLike, decoder_path: str | os.PathLike, folder: str | os.PathLike
-) -> tuple[Path, Path]:
-    """Check the released AdaIN weights and rewrite them as safetensors in ``folder``.
-
-    Returns the paths of ``encoder.safetensors`` (only the layers up to relu4_1) and
-    ``decoder.safetensors``; both load with :func:`load_adain_weights` without unpickling.
-    """
-    return save_adain_weights(load_adain_weights(encoder_path, decoder_path), folder)
+        Returns ``(N, 3, H, W)`` float32 in ``[0, 1]`` on the input's device. The module's
+        training flags are restored afterwards.
+        """
+        check_batch_size(batch_size)
+        if isinstance(style, torch.Tensor) and style.dim() == 3:
+            style = style.unsqueeze(0)
+        if not isinstance(content, torch.Tensor) or content.dim() != 4:
+            raise InputError(f"content: expected images (N, 3, H, W); got {getattr(content, 'shape', content)}")
+        if not isinstance(style, torch.Tensor) or style.dim() != 4 or style.shape[0] not in (1, content.shape[0]):
+            raise InputError(
+                f"style: expected (N, 3, H, W) with N = {content.shape[0]} or 1; got {getattr(style, 'shape', style)}"
+            )
+        dev = model_device(self)
+        parts = []
+        with frozen(self):
+            for start in range(0, content.shape[0], batch_size):
+                c = content[start : start + batch_size].to(dev, torch.float32)
+                s = style if style.shape[0] == 1 else style[start : start + batch_size]
+                parts.append(self(c, s.to(dev, torch.float32), alpha).clamp_(0.0, 1.0).to(content.device))
+        return torch.cat(parts) if parts else content.new_empty((0, 3, *content.shape[-2:]))

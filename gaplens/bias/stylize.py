@@ -1,14 +1,14 @@
 """AdaIN style transfer (Huang & Belongie 2017): stylize images, train a decoder, stylize a dataset.
 
-:class:`Stylizer` encodes content and style images (VGG-19 up to relu4_1, see
-:mod:`gaplens.bias.networks`), applies :func:`~gaplens.bias.adain.adain` and decodes.
+:class:`~gaplens.bias.networks.Stylizer` encodes content and style images (VGG-19 up to
+relu4_1, see :mod:`gaplens.bias.networks`), applies :func:`~gaplens.bias.adain.adain` and decodes.
 :func:`train_decoder` fits the decoder with the paper's losses; :func:`stylize_folder` makes a
 stylized copy of an image-folder dataset the way Stylized-ImageNet was made (Geirhos et al.,
 ICLR 2019): every content image stylized once, with a style image drawn at random, class
 folders preserved.
 
 Offline use: with the released weights (``vgg_normalized.pth``, ``decoder.pth``, downloaded by
-the user) call :func:`~gaplens.bias.networks.load_adain_weights`. Without them,
+the user) call :func:`~gaplens.bias.weights.load_adain_weights`. Without them,
 ``train_decoder(random_encoder(), content, style, steps)`` trains a decoder for a random-weight
 encoder on the user's own images (no download).
 
@@ -36,20 +36,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from gaplens.bias.adain import adain, channel_mean_std
-from gaplens.bias.networks import (
-    VGGDecoder,
-    convert_adain_weights,
-    decoder,
-    load_adain_weights,
-    random_encoder,
-    save_adain_weights,
-    vgg19_encoder,
-)
+from gaplens.bias.networks import Stylizer, VGGDecoder, decoder, random_encoder, vgg19_encoder
+from gaplens.bias.weights import convert_adain_weights, load_adain_weights, save_adain_weights
 from gaplens.core.batching import check_batch_size
 from gaplens.core.device import model_device, resolve_device
 from gaplens.core.errors import DataError, InputError
 from gaplens.core.files import atomic_write
-from gaplens.core.hooks import preserved_state
+from gaplens.core.hooks import frozen
 from gaplens.core.image_io import Size, _check_size, probe_image, read_image, resize_image, write_png
 from gaplens.core.training_state import load_training_state, save_training_state
 from gaplens.data.folder import IMG_EXTENSIONS
@@ -65,78 +58,6 @@ STATE_FILE = "decoder_state.pt"
 #: The manifest :func:`stylize_folder` writes into its output folder.
 MANIFEST_FILE = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "content", "style", "shape_class", "texture_class", "alpha", "seed")
-
-
-class Stylizer(nn.Module):
-    """Encoder + AdaIN + decoder.
-
-    Args:
-        encoder: a module with ``features(images) -> [relu1_1, ..., relu4_1]`` and
-            ``forward(images) -> relu4_1`` (a :class:`~gaplens.bias.networks.VGGEncoder`);
-            images are ``(N, 3, H, W)`` RGB in ``[0, 1]``.
-        decoder: maps relu4_1 features back to images (a
-            :class:`~gaplens.bias.networks.VGGDecoder` of the same widths).
-        eps: AdaIN's variance epsilon.
-
-    ``forward(content, style, alpha)`` is differentiable and unclamped; :meth:`stylize` is the
-    batched, no-grad, clamped version for making images.
-    """
-
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, eps: float = 1e-5) -> None:
-        super().__init__()
-        if not callable(getattr(encoder, "features", None)):
-            raise InputError(
-                f"encoder of type {type(encoder).__name__} has no features(images) method; use "
-                "gaplens.bias.networks.vgg19_encoder() or random_encoder()"
-            )
-        self.encoder = encoder
-        self.decoder = decoder
-        self.eps = float(eps)
-
-    def forward(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        """Stylized images ``(N, 3, H, W)`` (not clamped) for content ``(N, 3, H, W)`` and style
-        ``(N, 3, H', W')`` or ``(1, 3, H', W')``, both RGB in ``[0, 1]``."""
-        for name, images in (("content", content), ("style", style)):
-            if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-                raise InputError(f"{name}: expected images (N, 3, H, W); got {shape}")
-        target = adain(self.encoder(content), self.encoder(style), alpha=alpha, eps=self.eps)
-        out = self.decoder(target)
-        height, width = content.shape[-2:]
-        return out[..., :height, :width]
-
-    @torch.no_grad()
-    def stylize(
-        self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, batch_size: int = 16
-    ) -> torch.Tensor:
-        """Stylize ``content`` ``(N, 3, H, W)`` with ``style`` (``(N, 3, H', W')`` pairwise, or one
-        ``(1, 3, H', W')`` / ``(3, H', W')`` for all), ``batch_size`` images per pass, in eval mode.
-
-        Returns ``(N, 3, H, W)`` float32 in ``[0, 1]`` on the input's device. The module's
-        training flags are restored afterwards.
-        """
-        check_batch_size(batch_size)
-        if isinstance(style, torch.Tensor) and style.dim() == 3:
-            style = style.unsqueeze(0)
-        if not isinstance(content, torch.Tensor) or content.dim() != 4:
-            raise InputError(f"content: expected images (N, 3, H, W); got {getattr(content, 'shape', content)}")
-        if not isinstance(style, torch.Tensor) or style.dim() != 4 or style.shape[0] not in (1, content.shape[0]):
-            raise InputError(
-                f"style: expected (N, 3, H, W) with N = {content.shape[0]} or 1; got {getattr(style, 'shape', style)}"
-            )
-        dev = model_device(self)
-        modes = [(m, m.training) for m in self.modules()]
-        self.eval()
-        try:
-            parts = []
-            for start in range(0, content.shape[0], batch_size):
-                c = content[start : start + batch_size].to(dev, torch.float32)
-                s = style if style.shape[0] == 1 else style[start : start + batch_size]
-                parts.append(self(c, s.to(dev, torch.float32), alpha).clamp_(0.0, 1.0).to(content.device))
-        finally:
-            for module, training in modes:
-                module.training = training
-        return torch.cat(parts) if parts else content.new_empty((0, 3, *content.shape[-2:]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,9 +276,7 @@ def train_decoder(
     sums = [0.0, 0.0, 0.0]
     counted = 0
     start = time.perf_counter()
-    with preserved_state(enc):
-        enc.eval()
-        enc.requires_grad_(False)
+    with frozen(enc, no_grad=False):
         bar = tqdm(range(first, steps), desc="training decoder", disable=not progress, initial=first,
                    total=steps, unit="step")
         for step in bar:
