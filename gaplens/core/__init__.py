@@ -1,1 +1,1 @@
-"""Model loading, safe hooks, batching, image I/O, seeding and devices: what every capability uses."""
+"""Model loading, safe hooks, batching, image I/O and devices: what every capability uses."""

@@ -1,8 +1,9 @@
 """Bounded-memory batching: apply a function to a large batch in chunks.
 
-Every method that evaluates many perturbed inputs (IG steps, SmoothGrad samples, occlusion
-windows, distortion levels, evaluation sets) goes through :func:`map_batches`, so memory is
-bounded by ``batch_size`` and speed comes from batching.
+Every method that evaluates many inputs bounds its memory with ``batch_size``: rows that
+already exist as tensors (images and their targets) go through :func:`map_batches`; inputs made
+on the fly (IG steps, SmoothGrad samples, occlusion windows) are generated and evaluated one
+chunk at a time, so that the whole expanded batch never exists at once.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gaplens.core.batching import map_batches
 from gaplens.explain.base import register_method
 
 
@@ -43,4 +44,4 @@ def edge(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, score: st
         ``(N, 3, H, W)``: :func:`sobel_magnitude` of each channel, computed ``batch_size`` images
         at a time.
     """
-    return torch.cat([sobel_magnitude(inputs[i : i + batch_size]) for i in range(0, inputs.shape[0], batch_size)])
+    return map_batches(sobel_magnitude, inputs, batch_size=batch_size)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gaplens.core.batching import map_batches
 from gaplens.core.errors import InputError
 from gaplens.core.hooks import capture, module_root, resolve_layer
 from gaplens.explain.base import register_method, select_scores
@@ -47,19 +48,20 @@ def layer_cam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, scor
               layer: str, relu: bool) -> torch.Tensor:
     """Grad-CAM maps at the layer's resolution: ``(N, 1, h, w)``."""
     resolve_layer(model, layer)
-    maps = []
-    for start in range(0, inputs.shape[0], batch_size):
-        x = inputs[start : start + batch_size].detach().requires_grad_(True)
+
+    def chunk_cam(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = images.detach().requires_grad_(True)
         with capture(model, layer, keep_graph=True) as cap, torch.enable_grad():
-            scores = select_scores(model(x), target[start : start + batch_size], score)
+            scores = select_scores(model(x), targets, score)
             acts = cap.activations.get(layer)
             if acts is None or acts.ndim != 4:
                 shape = None if acts is None else tuple(acts.shape)
                 raise InputError(f"layer {layer!r} output has shape {shape}; Grad-CAM needs a 4-D (N, C, H, W) output")
             (grads,) = torch.autograd.grad(scores.sum(), acts)
         cam = (grads.mean(dim=(2, 3), keepdim=True) * acts).sum(1, keepdim=True).detach()
-        maps.append(cam.clamp(min=0) if relu else cam)
-    return torch.cat(maps)
+        return cam.clamp(min=0) if relu else cam
+
+    return map_batches(chunk_cam, inputs, target, batch_size=batch_size)
 
 
 def upsample_map(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
