@@ -39,8 +39,7 @@ Other documented limits:
   never changes Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES``; if *your* code sets it to
   ``True``, Pillow itself will pad truncated files and no error can be raised.
 
-Example
--------
+Example:
 >>> import torch, tempfile, os
 >>> from gaplens.core.image_io import write_png, read_image
 >>> path = os.path.join(tempfile.mkdtemp(), "red.png")
@@ -132,20 +131,15 @@ def _open(path: PathLike) -> Image.Image:
 def probe_image(path: PathLike, *, full: bool = False) -> tuple[int, int]:
     """Check that ``path`` is a readable image and return its ``(H, W)`` in pixels.
 
-    Parameters
-    ----------
-    path:
-        Image file.
-    full:
-        ``False`` (default): a fast check of the header and, where the format has them, the
-        chunk checksums (Pillow's ``verify()``; for PNG this also detects truncation, for JPEG
-        it is only a header check). ``True``: decode every pixel, exactly as
-        :func:`read_image` would.
+    Args:
+        path: Image file.
+        full: ``False`` (default): a fast check of the header and, where the format has them, the
+            chunk checksums (Pillow's ``verify()``; for PNG this also detects truncation, for JPEG
+            it is only a header check). ``True``: decode every pixel, exactly as
+            :func:`read_image` would.
 
-    Raises
-    ------
-    ImageReadError
-        Naming ``path`` and the reason (missing, empty, not an image, truncated, ...).
+    Raises:
+        ImageReadError: Naming ``path`` and the reason (missing, empty, not an image, truncated, ...).
     """
     if full:
         image = read_image(path)
@@ -199,11 +193,9 @@ def read_image(path: PathLike) -> torch.Tensor:
     module docstring for exactly how each mode maps to RGB (greyscale replicated, alpha dropped,
     16-bit divided by 65535, float clipped).
 
-    Raises
-    ------
-    ImageReadError
-        ``path`` is missing, a directory, empty, not an image, truncated or corrupt, or in a
-        mode that has no RGB conversion. The message names ``path`` and the reason.
+    Raises:
+        ImageReadError: ``path`` is missing, a directory, empty, not an image, truncated or corrupt, or in a
+            mode that has no RGB conversion. The message names ``path`` and the reason.
     """
     with _open(path) as img:
         try:
@@ -255,14 +247,11 @@ def _centre_crop_square(image: torch.Tensor) -> torch.Tensor:
 def resize_image(image: torch.Tensor, size: Size) -> torch.Tensor:
     """Resize ``(C, H, W)`` or ``(N, C, H, W)`` images; returns ``float32`` in ``[0, 1]``.
 
-    Parameters
-    ----------
-    image:
-        Images in ``[0, 1]``.
-    size:
-        ``(H, W)``: resize to exactly that (aspect ratio not kept). ``int`` ``s``: centre-crop
-        to a square on the shorter side, then resize to ``(s, s)`` (the same pixels as the
-        usual "resize shorter side to s, centre-crop s x s" evaluation transform).
+    Args:
+        image: Images in ``[0, 1]``.
+        size: ``(H, W)``: resize to exactly that (aspect ratio not kept). ``int`` ``s``: centre-crop
+            to a square on the shorter side, then resize to ``(s, s)`` (the same pixels as the
+            usual "resize shorter side to s, centre-crop s x s" evaluation transform).
 
     Interpolation is bilinear with antialiasing (downscaling does not alias); the result is
     clamped to ``[0, 1]``. An image that already has the target size is returned as is.
@@ -306,22 +295,16 @@ def _size_mismatch(paths: Sequence[PathLike]) -> str:
 def read_images(paths: Sequence[PathLike], size: Size | None = None) -> torch.Tensor:
     """Read several image files into one ``float32`` batch ``(N, 3, H, W)`` in ``[0, 1]``.
 
-    Parameters
-    ----------
-    paths:
-        Image files, read in order (see :func:`read_image` for the per-file rules).
-    size:
-        ``(H, W)`` or ``int``: every image is resized as :func:`resize_image` does (bilinear,
-        antialiased; an int centre-crops to a square first). ``None``: all images must
-        already share one size.
+    Args:
+        paths: Image files, read in order (see :func:`read_image` for the per-file rules).
+        size: ``(H, W)`` or ``int``: every image is resized as :func:`resize_image` does (bilinear,
+            antialiased; an int centre-crops to a square first). ``None``: all images must
+            already share one size.
 
-    Raises
-    ------
-    InputError
-        ``paths`` is empty, ``size`` is malformed, or (``size=None``) the images differ in
-        size; the message lists every size found and which files have it.
-    ImageReadError
-        A file cannot be read (the first one met, named in the message).
+    Raises:
+        InputError: ``paths`` is empty, ``size`` is malformed, or (``size=None``) the images differ in
+            size; the message lists every size found and which files have it.
+        ImageReadError: A file cannot be read (the first one met, named in the message).
     """
     if isinstance(paths, (str, os.PathLike)):
         raise InputError(f"paths: expected a sequence of image paths, got one path {paths!r}")
@@ -363,10 +346,8 @@ def to_uint8_hwc(image: ArrayLike) -> np.ndarray:
     Other integer dtypes are rejected: whether they mean ``0..1`` or ``0..255`` is ambiguous.
     For matplotlib, drop the channel axis of a grey result: ``arr[..., 0]``.
 
-    Raises
-    ------
-    InputError
-        Wrong shape, unsupported dtype, or NaN values.
+    Raises:
+        InputError: Wrong shape, unsupported dtype, or NaN values.
     """
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
@@ -410,10 +391,8 @@ def write_png(path: PathLike, image: ArrayLike) -> Path:
     to a hidden temporary file in the same directory and moved into place with
     ``os.replace``, so readers never see a half-written file.
 
-    Raises
-    ------
-    InputError
-        ``image`` has a wrong shape or dtype (nothing is written).
+    Raises:
+        InputError: ``image`` has a wrong shape or dtype (nothing is written).
     """
     array = to_uint8_hwc(image)
     pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)

@@ -23,8 +23,7 @@ Hidden files and folders (name starting with ``"."``) are ignored everywhere, as
 whose extension is not in ``extensions``. Class folders without images keep their index (so
 labels still line up with a model's outputs) and trigger a warning.
 
-Example
--------
+Example:
 >>> from gaplens.data import ImageFolder                     # doctest: +SKIP
 >>> data = ImageFolder("imagenetv2/", size=(224, 224))      # doctest: +SKIP
 >>> images, labels = data.load_all()                        # doctest: +SKIP
@@ -90,47 +89,34 @@ def _find_files(class_dir: Path, extensions: tuple[str, ...]) -> list[Path]:
 class ImageFolder(Dataset):
     """Images in ``root/<class name>/...``, labelled by their class folder.
 
-    Parameters
-    ----------
-    root:
-        Folder holding one sub-folder per class.
-    skip_bad:
-        ``False`` (default): if any file is unreadable, raise one :class:`DataError` listing
-        every bad file and its reason. ``True``: leave them out, list them in
-        :attr:`skipped` and emit a warning with their count.
-    size:
-        Applied to every image when read, as :func:`~gaplens.core.image_io.resize_image`
-        does: ``(H, W)`` resizes (bilinear, antialiased); an ``int`` ``s`` centre-crops to a
-        square, then resizes to ``(s, s)``. ``None``: images keep their own size
-        (:meth:`load_all` then needs them all equal).
-    extensions:
-        File extensions to include (case-insensitive); others are ignored.
-    full_check:
-        How files are checked at construction. ``False`` (default, fast): header and
-        checksums only (Pillow ``verify()``: catches non-images, empty files and truncated
-        PNGs, but not every truncated JPEG, which then fails with :class:`ImageReadError`
-        when read). ``True``: decode every image once (slow, catches everything).
+    Args:
+        root: Folder holding one sub-folder per class.
+        skip_bad: ``False`` (default): if any file is unreadable, raise one :class:`DataError` listing
+            every bad file and its reason. ``True``: leave them out, list them in
+            :attr:`skipped` and emit a warning with their count.
+        size: Applied to every image when read, as :func:`~gaplens.core.image_io.resize_image`
+            does: ``(H, W)`` resizes (bilinear, antialiased); an ``int`` ``s`` centre-crops to a
+            square, then resizes to ``(s, s)``. ``None``: images keep their own size
+            (:meth:`load_all` then needs them all equal).
+        extensions: File extensions to include (case-insensitive); others are ignored.
+        full_check: How files are checked at construction. ``False`` (default, fast): header and
+            checksums only (Pillow ``verify()``: catches non-images, empty files and truncated
+            PNGs, but not every truncated JPEG, which then fails with :class:`ImageReadError`
+            when read). ``True``: decode every image once (slow, catches everything).
 
-    Attributes
-    ----------
-    root: Path
-        The dataset folder.
-    class_names: list[str]
-        Class folder names; index ``i`` is label ``i``.
-    class_to_idx: dict[str, int]
-        Inverse of ``class_names``.
-    samples: list[tuple[str, int]]
-        ``(path, label)`` of every readable image, by class then by relative path.
-    targets: list[int]
-        The labels of ``samples``.
-    skipped: list[tuple[str, str]]
-        ``(path, reason)`` of every unreadable file left out (empty unless ``skip_bad``).
+    Attributes:
+        root (Path): The dataset folder.
+        class_names (list[str]): Class folder names; index ``i`` is label ``i``.
+        class_to_idx (dict[str, int]): Inverse of ``class_names``.
+        samples (list[tuple[str, int]]): ``(path, label)`` of every readable image, by class then by
+            relative path.
+        targets (list[int]): The labels of ``samples``.
+        skipped (list[tuple[str, str]]): ``(path, reason)`` of every unreadable file left out (empty
+            unless ``skip_bad``).
 
-    Raises
-    ------
-    DataError
-        ``root`` is missing or not a folder, has no class sub-folders, holds no readable
-        image, or (``skip_bad=False``) holds unreadable files.
+    Raises:
+        DataError: ``root`` is missing or not a folder, has no class sub-folders, holds no readable
+            image, or (``skip_bad=False``) holds unreadable files.
 
     Items are ``(image, label)``: ``image`` a ``float32`` ``(3, H, W)`` tensor in ``[0, 1]``,
     ``label`` an ``int``. Reading an item that passed the construction check but fails to
@@ -239,30 +225,21 @@ class ImageFolder(Dataset):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Read every image into memory.
 
-        Parameters
-        ----------
-        batch_size:
-            Images decoded per step (the progress bar advances by batches).
-        num_workers:
-            Worker processes decoding in parallel (``torch.utils.data.DataLoader``); ``0``
-            decodes in this process.
+        Args:
+            batch_size: Images decoded per step (the progress bar advances by batches).
+            num_workers: Worker processes decoding in parallel (``torch.utils.data.DataLoader``); ``0``
+                decodes in this process.
 
-        Returns
-        -------
-        images:
-            ``float32`` ``(N, 3, H, W)`` in ``[0, 1]``, in :attr:`samples` order.
-        labels:
-            ``int64`` ``(N,)``.
+        Returns:
+            ``(images, labels)``: ``float32`` ``(N, 3, H, W)`` images in ``[0, 1]``, in
+            :attr:`samples` order, and their ``int64`` ``(N,)`` labels.
 
         A progress bar is shown when there are more than 1000 files and stderr is a terminal.
 
-        Raises
-        ------
-        InputError
-            ``size`` is ``None`` and the images differ in size (checked before decoding
-            anything; the message lists each size and files that have it), or bad arguments.
-        ImageReadError
-            A file fails to decode.
+        Raises:
+            InputError: ``size`` is ``None`` and the images differ in size (checked before decoding
+                anything; the message lists each size and files that have it), or bad arguments.
+            ImageReadError: A file fails to decode.
         """
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

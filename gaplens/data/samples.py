@@ -7,8 +7,7 @@ scikit-image images that must be downloaded (``eagle``, ``brain``, ``kidney``, `
 ``skin``, ...) are deliberately left out, as are synthetic pictures (``logo``, ``horse``,
 ``colorwheel``, ``checkerboard``, ``shepp_logan_phantom``) and the alias ``cat`` (= ``chelsea``).
 
-Example
--------
+Example:
 >>> from gaplens.data import sample_image
 >>> sample_image("astronaut").shape
 torch.Size([3, 512, 512])
@@ -70,21 +69,16 @@ def _to_chw(array: np.ndarray, name: str) -> torch.Tensor:
 def sample_image(name: str, size: Size | None = None) -> torch.Tensor:
     """Load a bundled sample photograph as ``float32`` ``(3, H, W)`` in ``[0, 1]``.
 
-    Parameters
-    ----------
-    name:
-        One of :data:`SAMPLE_IMAGES`.
-    size:
-        ``None``: the original size. ``int`` ``s``: centre-crop to a square on the shorter
-        side, then resize to ``(s, s)``. ``(H, W)``: resize to exactly that (aspect ratio
-        not kept). Resizing is bilinear with antialiasing.
+    Args:
+        name: One of :data:`SAMPLE_IMAGES`.
+        size: ``None``: the original size. ``int`` ``s``: centre-crop to a square on the shorter
+            side, then resize to ``(s, s)``. ``(H, W)``: resize to exactly that (aspect ratio
+            not kept). Resizing is bilinear with antialiasing.
 
     Greyscale photographs are replicated to 3 channels.
 
-    Raises
-    ------
-    InputError
-        Unknown ``name`` (the message lists the available ones) or malformed ``size``.
+    Raises:
+        InputError: Unknown ``name`` (the message lists the available ones) or malformed ``size``.
     """
     if name not in SAMPLE_IMAGES:
         raise InputError(
