@@ -9,6 +9,14 @@ none is listed by the generic fallback. Figure helpers live in :mod:`gaplens.rep
 """
 
 from gaplens.report import sections as _sections  # noqa: F401,E402  (registers the renderers)
-from gaplens.report.html import SECTIONS, Section, register_section, render_html, render_report
+from gaplens.report.html import (  # noqa: E402
+    SECTIONS,
+    Finding,
+    Section,
+    register_section,
+    render_html,
+    render_report,
+    verdict_matrix,
+)
 
-__all__ = ["render_report", "render_html", "register_section", "Section", "SECTIONS"]
+__all__ = ["render_report", "render_html", "register_section", "Section", "Finding", "verdict_matrix", "SECTIONS"]
