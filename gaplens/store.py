@@ -53,7 +53,7 @@ __all__ = ["RunStore", "UnitWriter", "records", "SCHEMA_VERSION", "DB_NAME"]
 #: File name of the database inside a run folder.
 DB_NAME = "run.db"
 #: Version of the database layout; stored in ``PRAGMA user_version`` and the ``meta`` table.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _FORMAT = "gaplens-run"
 #: Seconds a connection waits for another writer's lock before giving up.
 _BUSY_TIMEOUT_S = 30.0
@@ -78,6 +78,8 @@ CREATE TABLE units (
     unit      TEXT NOT NULL,
     committed TEXT NOT NULL,
     run_id    INTEGER,
+    fingerprint TEXT,
+    scope     TEXT,
     UNIQUE (study, unit)
 );
 CREATE TABLE records (
@@ -188,6 +190,8 @@ class UnitWriter:
         self._records: list[str] = []
         self._artifacts: list[tuple[str, str, str]] = []
         self._open = True
+        self.fingerprint: str | None = None
+        self.scope: str | None = None
 
     def _check_open(self) -> None:
         if not self._open:
@@ -327,8 +331,20 @@ class RunStore:
                 f"{self.db_path} has schema version {version}, newer than this gaplens "
                 f"understands ({SCHEMA_VERSION}); upgrade gaplens"
             )
-        if version < SCHEMA_VERSION:
+        if version == 1:
+            self._migrate_from_1()
+        elif version < SCHEMA_VERSION:
             raise StoreError(f"{self.db_path} has unknown schema version {version}")
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 had no fingerprints: its units are kept but count as stale (recomputed on resume)."""
+        with self._transaction() as tx:
+            if tx.execute("PRAGMA user_version").fetchone()[0] != 1:
+                return  # another process migrated it meanwhile
+            tx.execute("ALTER TABLE units ADD COLUMN fingerprint TEXT")
+            tx.execute("ALTER TABLE units ADD COLUMN scope TEXT")
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -437,23 +453,61 @@ class RunStore:
 
     # -- units ----------------------------------------------------------------------------
 
-    def is_done(self, study: str, unit: str) -> bool:
-        """Whether unit ``unit`` of ``study`` has been committed."""
-        row = self._read("SELECT 1 FROM units WHERE study = ? AND unit = ?", (study, unit))
-        return bool(row)
+    def is_done(self, study: str, unit: str, fingerprint: str | None = None) -> bool:
+        """Whether unit ``unit`` of ``study`` has been committed (with this ``fingerprint``, if given)."""
+        row = self._read("SELECT fingerprint FROM units WHERE study = ? AND unit = ?", (study, unit))
+        if not row:
+            return False
+        return fingerprint is None or row[0][0] == fingerprint
+
+    def fingerprint(self, study: str, unit: str) -> str | None:
+        """The fingerprint unit ``unit`` of ``study`` was committed with (None: not done, or none given)."""
+        row = self._read("SELECT fingerprint FROM units WHERE study = ? AND unit = ?", (study, unit))
+        return row[0][0] if row else None
+
+    def units(self, study: str, scope: str | None = None) -> list[str]:
+        """Keys of the committed units of ``study`` (only those of ``scope`` if given), in commit order."""
+        if scope is None:
+            rows = self._read("SELECT unit FROM units WHERE study = ? ORDER BY id", (study,))
+        else:
+            rows = self._read("SELECT unit FROM units WHERE study = ? AND scope = ? ORDER BY id", (study, scope))
+        return [r[0] for r in rows]
+
+    def delete_units(self, study: str, units: Iterable[str]) -> int:
+        """Delete units of ``study`` with their records and artifacts (one transaction); returns how many.
+
+        The files the artifacts name are left alone: a stale figure is overwritten by its recomputation.
+        """
+        keys = [(study, _check_name("unit", u)) for u in units]
+        if not keys:
+            return 0
+        with self._db_errors(f"delete units of {study}"), self._transaction() as tx:
+            tx.executemany("DELETE FROM records WHERE study = ? AND unit = ?", keys)
+            tx.executemany("DELETE FROM artifacts WHERE study = ? AND unit = ?", keys)
+            cur = tx.executemany("DELETE FROM units WHERE study = ? AND unit = ?", keys)
+            return int(cur.rowcount)
 
     @contextmanager
-    def unit(self, study: str, unit: str) -> Iterator[UnitWriter]:
+    def unit(self, study: str, unit: str, fingerprint: str | None = None,
+             scope: str | None = None) -> Iterator[UnitWriter]:
         """Context manager for one unit of work; yields a :class:`UnitWriter`.
 
         On normal exit, the buffered records and artifacts and the row marking the unit done
         are written in one transaction. If the block raises, nothing is written and the
         exception propagates. A unit that is already done is replaced (its old rows are
         deleted in the same transaction); it keeps its place in the commit order.
+
+        ``fingerprint`` is a digest of everything that determines the unit's result (model
+        weights, data, options, seed); :meth:`is_done` with a fingerprint is true only when it
+        matches, which is how the study runner tells a finished unit from a stale one.
+        ``scope`` groups units (e.g. one model's units of a study) so that the runner can drop
+        units that a new run of the same scope no longer plans.
         """
         _check_name("study", study)
         _check_name("unit", unit)
         writer = UnitWriter(self, study, unit)
+        writer.fingerprint = fingerprint
+        writer.scope = scope
         try:
             yield writer
         finally:
@@ -466,10 +520,10 @@ class RunStore:
             tx.execute("DELETE FROM records WHERE study = ? AND unit = ?", key)
             tx.execute("DELETE FROM artifacts WHERE study = ? AND unit = ?", key)
             tx.execute(
-                "INSERT INTO units (study, unit, committed, run_id) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (study, unit) DO UPDATE SET "
-                "committed = excluded.committed, run_id = excluded.run_id",
-                (*key, _now(), self._run_id),
+                "INSERT INTO units (study, unit, committed, run_id, fingerprint, scope) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (study, unit) DO UPDATE SET committed = excluded.committed, "
+                "run_id = excluded.run_id, fingerprint = excluded.fingerprint, scope = excluded.scope",
+                (*key, _now(), self._run_id, w.fingerprint, w.scope),
             )
             tx.executemany(
                 "INSERT INTO records (study, unit, seq, data) VALUES (?, ?, ?, ?)",

@@ -285,3 +285,42 @@ def test_atomic_write_failure_keeps_old_file(tmp_path: Path) -> None:
         atomic_write(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_fingerprints_scopes_and_deleting_units(store: RunStore) -> None:
+    with store.unit("s", "a", fingerprint="f1", scope="m") as u:
+        u.add({"x": 1})
+    with store.unit("s", "b", fingerprint="f2", scope="n") as u:
+        u.add({"x": 2})
+    assert store.fingerprint("s", "a") == "f1" and store.fingerprint("s", "missing") is None
+    assert store.is_done("s", "a", "f1") and not store.is_done("s", "a", "other") and store.is_done("s", "a")
+    assert store.units("s") == ["a", "b"] and store.units("s", "m") == ["a"]
+    assert store.delete_units("s", ["a"]) == 1
+    assert [r["x"] for r in store.records("s")] == [2] and store.units("s") == ["b"]
+
+
+def test_version_1_database_is_migrated_and_its_units_count_as_stale(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "run.db")
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('format', 'gaplens-run'), ('schema_version', '1');
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, params TEXT NOT NULL,
+                           started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL);
+        CREATE TABLE units (id INTEGER PRIMARY KEY AUTOINCREMENT, study TEXT NOT NULL, unit TEXT NOT NULL,
+                            committed TEXT NOT NULL, run_id INTEGER, UNIQUE (study, unit));
+        CREATE TABLE records (id INTEGER PRIMARY KEY, study TEXT NOT NULL, unit TEXT NOT NULL, seq INTEGER NOT NULL,
+                              data TEXT NOT NULL);
+        CREATE TABLE artifacts (id INTEGER PRIMARY KEY, study TEXT NOT NULL, unit TEXT NOT NULL,
+                                seq INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL);
+        INSERT INTO units (study, unit, committed) VALUES ('s', 'old', '2026-01-01');
+        INSERT INTO records (study, unit, seq, data) VALUES ('s', 'old', 0, '{"x": 1}');
+        PRAGMA user_version = 1;
+    """)
+    conn.close()
+    with RunStore(tmp_path) as store:
+        assert [r["x"] for r in store.records("s")] == [1]
+        assert store.is_done("s", "old") and not store.is_done("s", "old", "any fingerprint")
+    with RunStore(tmp_path) as store:  # opening again finds version 2
+        assert store._read("PRAGMA user_version")[0][0] == 2
