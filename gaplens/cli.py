@@ -70,6 +70,7 @@ def _fmt(value: object) -> str:
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, TorchScript, torchvision:NAME, ...")]
+Fresh = Annotated[bool, typer.Option("--fresh", help="Recompute every unit, even those whose inputs are unchanged.")]
 
 
 @app.command()
@@ -87,6 +88,36 @@ def demo(
 
     report = run_demo(out, QUICK if quick else DemoConfig(), device=device)
     typer.echo(str(report))
+
+
+@app.command()
+@_cli_errors
+def audit(
+    model: ModelOpt,
+    images: Annotated[str, typer.Option(help="Folder with one sub-folder per class (or a folder of unlabeled "
+                                             "images), an image file, sample:NAME or synthetic:...")],
+    out: Out,
+    train: Annotated[str | None, typer.Option(help="Labelled training set: adds the data randomization test "
+                                                   "(gaplens zoo models).")] = None,
+    stimuli: Annotated[str | None, typer.Option(help="Cue-conflict stimuli: adds shape bias.")] = None,
+    new: Annotated[str | None, typer.Option(help="A new test set with the same classes: adds the new-test-set "
+                                                 "study.")] = None,
+    studies: Annotated[str | None, typer.Option(help="Comma list among evaluate, explain, sanity, visualize, "
+                                                     "robustness, shape_bias, shift (default: all that apply).")]
+    = None,
+    quick: Annotated[bool, typer.Option(help="Small samples and settings: a first look in a minute or two.")] = False,
+    device: str = "auto",
+    fresh: Fresh = False,
+) -> None:
+    """Every study that applies to your model and images, in one report that opens with its findings.
+
+    Example: gaplens audit --model runs/r1/models/resnet --images data/test --out runs/audit --quick
+    """
+    from gaplens.studies.audit import audit as run_audit
+
+    chosen = _names("--studies", studies) if studies is not None else None
+    typer.echo(str(run_audit(model, images, out, train=train, stimuli=stimuli, new=new, studies=chosen,
+                             quick=quick, fresh=fresh, device=device)))
 
 
 @data_app.command("synth")
@@ -128,19 +159,23 @@ def train(
     optimizer: Annotated[str, typer.Option(help="adam, adamw or sgd.")] = "adam",
     seed: int = 0,
     random_labels: Annotated[bool, typer.Option(help="Train on permuted labels (data randomization test).")] = False,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted training in the same --out.")] = False,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """Train a zoo architecture; the checkpoint lands in RUN/models/NAME.
 
+    Re-running the same command reuses the model, or resumes its training after a kill at the
+    last finished epoch; changing the data or any setting trains it again.
+
     Example: gaplens train --data synthetic:n=3000,seed=0 --arch resnet --epochs 12 --out runs/r1
     """
-    from gaplens.workflows import train_command
+    from gaplens.studies import Train, run_study
 
-    folder = train_command(data, out, arch=arch, name=name, val=val, resume=resume, epochs=epochs,
-                           batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                           random_labels=random_labels, device=device)
-    typer.echo(str(folder))
+    study = Train(name or arch, data, arch=arch, val=val,
+                  fit={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
+                       "random_labels": random_labels})
+    run_study(study, out, fresh=fresh, device=device)
+    typer.echo(str(study.folder(out.absolute())))
 
 
 @app.command()
@@ -152,14 +187,18 @@ def evaluate(
     batch_size: int = 256,
     device: str = "auto",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Accuracy with a Clopper-Pearson 95% interval, per-class accuracy, confusion matrix figure.
 
     Example: gaplens evaluate --model runs/r1/models/resnet --data synthetic:n=1000,seed=9 --out runs/r1
     """
-    from gaplens.workflows import evaluate_command
+    from gaplens.studies import Evaluate, model_refs, run_study
 
-    _emit(evaluate_command(model, data, out, batch_size=batch_size, device=device), as_json)
+    result = run_study(Evaluate(model_refs([model], device=device), list(data), batch_size=batch_size), out,
+                       fresh=fresh, device=device)
+    keys = ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high")
+    _emit([{k: r[k] for k in keys} for r in result.records if r.get("class") == "all"], as_json)
 
 
 @app.command()
@@ -174,21 +213,38 @@ def explain(
     batch_size: int = 64,
     device: str = "auto",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Attribution maps (gradient, IG, SmoothGrad, guided backprop, Grad-CAM, occlusion, ...) as .npy,
     a grid figure and records.
 
     Example: gaplens explain --model runs/demo/models/texture-world --images synthetic:n=6,seed=5 --out runs/x
     """
-    from gaplens.workflows import explain_command
+    from gaplens.studies import Explain, model_refs, run_study
 
     if target not in ("pred", "label"):
         try:
             int(target)
         except ValueError:
             raise InputError(f"--target {target!r}; expected 'pred', 'label' or a class index") from None
-    chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    _emit(explain_command(model, images, out, chosen, target, limit, batch_size, device), as_json)
+    chosen = _names("--methods", methods)
+    study = Explain(model_refs([model], device=device), images, chosen, target, limit, batch_size)
+    result = run_study(study, out, fresh=fresh, device=device)
+    summary: dict[str, dict] = {}
+    for row in result.records:
+        if "method" in row:
+            entry = summary.setdefault(row["method"], {"method": row["method"], "images": 0, "seconds": 0.0})
+            entry["images"] += 1
+            entry["seconds"] += row["seconds"]
+    _emit(list(summary.values()), as_json)
+
+
+def _names(option: str, text: str) -> list[str]:
+    """A comma-separated list of names; an empty one is a mistake, not 'all'."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"{option} {text!r}: give at least one name")
+    return names
 
 
 @app.command()
@@ -209,18 +265,39 @@ def sanity(
     batch_size: int = 64,
     device: str = "auto",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Sanity checks for saliency maps (Adebayo et al. 2018): model and data randomization, edge comparison.
 
     Example: gaplens sanity --model runs/demo/models/shape-world --images synthetic:n=8,seed=9
     --train-random-labels synthetic:n=2000,seed=0 --out runs/sanity
     """
-    from gaplens.workflows import sanity_command
+    from gaplens.studies import Runner, Sanity, Train, model_refs
+    from gaplens.studies.runner import safe_name
 
-    chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    chosen_modes = [m.strip() for m in modes.split(",") if m.strip()]
-    _emit(sanity_command(model, images, out, chosen, chosen_modes, random_labels_model, train_random_labels,
-                         limit, epochs, batch_size, device), as_json)
+    chosen = _names("--methods", methods)
+    chosen = None if chosen in (["default"], ["all"]) else chosen
+    chosen_modes = _names("--modes", modes)
+    if random_labels_model and train_random_labels:
+        raise InputError("give --random-labels-model or --train-random-labels, not both")
+    (ref,) = model_refs([model], device=device)
+    with Runner(out, "sanity", {"model": model, "images": images, "methods": methods, "modes": modes,
+                                "random_labels_model": random_labels_model,
+                                "train_random_labels": train_random_labels, "limit": limit},
+                fresh=fresh, device=device) as run:
+        random_model = random_labels_model
+        if train_random_labels:
+            arch = getattr(ref.load().network, "gaplens_arch", None)
+            if arch is None:
+                raise InputError("--train-random-labels needs a gaplens zoo model (its architecture is rebuilt); "
+                                 "pass --random-labels-model instead")
+            twin = Train(f"{safe_name(ref.label)}-random-labels", train_random_labels, arch=arch["name"],
+                         arch_kwargs=arch["kwargs"], fit={"epochs": epochs, "random_labels": True})
+            run.run(twin)
+            random_model = twin.model(run.out, device)
+        result = run.run(Sanity(ref, images, chosen_modes, chosen, random_model, limit=limit, batch_size=batch_size))
+    _emit([{"test": r["mode"], "method": r["method"], "passed": bool(r["passed"]), "value": float(r["value"]),
+            "threshold": float(r["threshold"])} for r in result.records if r.get("kind") == "verdict"], as_json)
 
 
 @app.command("shape-bias")
@@ -233,15 +310,19 @@ def shape_bias(
     reference: Annotated[bool, typer.Option(help="Draw published values (humans, ResNet-50, SIN).")] = False,
     device: str = "auto",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Shape bias on cue-conflict stimuli (Geirhos et al. 2019), per model and category, with the figure.
 
     Example: gaplens shape-bias --models runs/demo/models/texture-world --stimuli synthetic:n=800,conflict=1,seed=5
     --out runs/bias
     """
-    from gaplens.workflows import shape_bias_command
+    from gaplens.studies import ShapeBias, model_refs, run_study
 
-    _emit(shape_bias_command(models, stimuli, out, reference, device), as_json)
+    result = run_study(ShapeBias(model_refs(models, device=device), stimuli, reference), out, fresh=fresh,
+                       device=device)
+    _emit([{"model": r["model"], "shape_bias": r["shape_bias"]} for r in result.records
+           if r.get("category") == "all"], as_json)
 
 
 @app.command()
@@ -273,7 +354,7 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
 
     Example: gaplens report runs/demo
     """
-    from gaplens.report import render_report
+    from gaplens.studies.report import render_report
 
     if not (run / "run.db").is_file():
         raise InputError(f"{run}: not a run folder (no run.db); expected a folder made by a gaplens command")
@@ -304,16 +385,18 @@ def visualize_class(
     steps: int = 256,
     l2: Annotated[float, typer.Option(help="Weight of the L2 penalty (lambda).")] = 30.0,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """Class models: argmax_I S_c(I) - lambda ||I||^2, each shown with the model's top-3 classes for it.
 
     Example: gaplens visualize class --model runs/demo/models/texture-world --score logit,softmax --out runs/v
     """
-    from gaplens.workflows import visualize_command
+    from gaplens.studies import ClassModels, model_refs, run_study
 
-    scores = [s.strip() for s in score.split(",") if s.strip()]
-    typer.echo(str(visualize_command("class", model, out, scores=scores, classes=_index_list(classes),
-                                     steps=steps, l2=l2, device=device)))
+    (ref,) = model_refs([model], device=device)
+    study = ClassModels(ref, _names("--score", score), {"classes": _index_list(classes), "steps": steps, "l2": l2})
+    run_study(study, out, fresh=fresh, device=device)
+    typer.echo(str(out))
 
 
 @visualize_app.command("unit")
@@ -325,15 +408,18 @@ def visualize_unit(
     channels: Annotated[str, typer.Option(help="'all', an index, a range 0-15 or a list 1,3.")] = "0-15",
     steps: int = 256,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """Feature visualization of channels of a layer (Fourier parameterization, Lucid's transforms).
 
     Example: gaplens visualize unit --model runs/demo/models/shape-world --layer layer3 --channels 0-15 --out runs/v
     """
-    from gaplens.workflows import visualize_command
+    from gaplens.studies import Channels, model_refs, run_study
 
-    typer.echo(str(visualize_command("unit", model, out, layer=layer, channels=_index_list(channels),
-                                     steps=steps, param="fourier", device=device)))
+    (ref,) = model_refs([model], device=device)
+    run_study(Channels(ref, layer, _index_list(channels), {"steps": steps, "param": "fourier"}), out, fresh=fresh,
+              device=device)
+    typer.echo(str(out))
 
 
 @visualize_app.command("dream")
@@ -349,16 +435,18 @@ def visualize_dream(
     step_size: float = 1.5,
     size: Annotated[int | None, typer.Option(help="Resize the photograph to this side first.")] = None,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """DeepDream: start from a photograph and amplify what a layer sees in it, octave by octave.
 
     Example: gaplens visualize dream --model runs/demo/models/texture-world --layer layer3 --out runs/v
     """
-    from gaplens.workflows import visualize_command
+    from gaplens.studies import DeepDream, model_refs, run_study
 
-    typer.echo(str(visualize_command("dream", model, out, image=image, layer=layer, octaves=octaves,
-                                     steps_per_octave=steps_per_octave, step_size=step_size, size=size,
-                                     device=device)))
+    (ref,) = model_refs([model], device=device)
+    options = {"octaves": octaves, "steps_per_octave": steps_per_octave, "step_size": step_size, "size": size}
+    run_study(DeepDream(ref, image, layer, options), out, fresh=fresh, device=device)
+    typer.echo(str(out))
 
 
 @app.command()
@@ -386,7 +474,7 @@ def distort(
     Example: gaplens distort --images sample:chelsea --sheet --size 224 --spectrum mean_power_spectrum_grey.npy
     --out runs/sheet
     """
-    from gaplens.workflows import distort_command
+    from gaplens.commands import distort_command
 
     typer.echo(str(distort_command(images, out, distortion, level, sheet, limit, seed, spectrum, size)))
 
@@ -400,15 +488,19 @@ def robustness_sweep(
     distortions: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
     batch_size: int = 128,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """Accuracy against distortion level for every model (resumable), with 95% intervals and the figure.
 
     Example: gaplens robustness sweep --models runs/demo/models/shape-world --data synthetic:n=400,seed=9
     --out runs/robust
     """
-    from gaplens.workflows import sweep_command
+    from gaplens.studies import Runner, Sweep, model_refs
 
-    typer.echo(str(sweep_command(models, data, out, distortions, batch_size, device)))
+    with Runner(out, "robustness sweep", {"models": list(models), "data": data, "distortions": distortions},
+                fresh=fresh, device=device) as run:
+        run.run(Sweep(model_refs(models, device=device), data, distortions, batch_size))
+    typer.echo(str(run.report_path))
 
 
 @robustness_app.command("train")
@@ -423,15 +515,23 @@ def robustness_train(
     name: str | None = None,
     epochs: int = 10,
     device: str = "auto",
+    fresh: Fresh = False,
 ) -> None:
     """Train with random distortions as augmentation, then sweep all of them (train on all but one).
 
     Example: gaplens robustness train --data synthetic:n=2000,seed=0 --test synthetic:n=400,seed=9
     --distortions all-but:uniform_noise --out runs/robust
     """
-    from gaplens.workflows import robustness_train_command
+    from gaplens.studies import Runner, Sweep, Train
+    from gaplens.studies.runner import safe_name
 
-    typer.echo(str(robustness_train_command(data, out, distortions, test, arch, name, epochs, device)))
+    name = name or f"{arch}-{safe_name(distortions)}"
+    with Runner(out, "robustness train", {"data": data, "distortions": distortions, "test": test, "arch": arch},
+                fresh=fresh, device=device) as run:
+        train = Train(name, data, arch=arch, fit={"epochs": epochs}, augment=distortions)
+        run.run(train)
+        run.run(Sweep([train.model(run.out, device)], test, figure=f"robustness_{name}"))
+    typer.echo(str(train.folder(run.out.absolute())))
 
 
 @stylize_app.callback(invoke_without_command=True)
@@ -475,7 +575,7 @@ def stylize(
     if missing:
         raise InputError(f"gaplens stylize needs {', '.join(missing)} (or a sub-command: train-decoder, "
                          "convert-weights)")
-    from gaplens.workflows import stylize_command
+    from gaplens.commands import stylize_command
 
     _emit(stylize_command(content, style, out, weights=weights, encoder=encoder, decoder=decoder, alpha=alpha,
                           size=size, batch_size=batch_size, seed=seed, device=device), as_json)
@@ -508,7 +608,7 @@ def stylize_train_decoder(
     Example: gaplens stylize train-decoder --content data/train --style data/paintings --encoder random
     --steps 2000 --out runs/adain
     """
-    from gaplens.workflows import train_decoder_command
+    from gaplens.commands import train_decoder_command
 
     _emit(train_decoder_command(content, style, out, encoder=encoder, steps=steps, batch_size=batch_size, lr=lr,
                                 style_weight=style_weight, size=size, seed=seed, checkpoint_every=checkpoint_every,
@@ -527,7 +627,7 @@ def stylize_convert_weights(
 
     Example: gaplens stylize convert-weights --encoder vgg_normalized.pth --decoder decoder.pth --out adain/
     """
-    from gaplens.workflows import convert_weights_command
+    from gaplens.commands import convert_weights_command
 
     _emit(convert_weights_command(encoder, decoder, out), as_json)
 
@@ -546,15 +646,23 @@ def shift_evaluate(
     batch_size: int = 256,
     device: str = "auto",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Evaluate every model on both sets (resumable), then fit new vs. original accuracy.
 
     Example: gaplens shift evaluate --models runs/a/models/m1 --models runs/a/models/m2
     --original data/test --new data/test_v2 --out runs/shift
     """
-    from gaplens.workflows import shift_evaluate_command
+    from gaplens.studies import ShiftEvaluate, model_refs, run_study
 
-    _emit(shift_evaluate_command(models, original, new, out, scale, batch_size, device), as_json)
+    result = run_study(ShiftEvaluate(model_refs(models, device=device), original, new, scale,
+                                     batch_size=batch_size), out, fresh=fresh, device=device)
+    _emit(_shift_summary(result.records), as_json)
+
+
+def _shift_summary(rows: list[dict]) -> dict:
+    summary = next(r for r in rows if r.get("kind") == "summary")
+    return {k: v for k, v in summary.items() if k not in ("study", "unit", "kind", "comparison")}
 
 
 @shift_app.command("analyze")
@@ -564,14 +672,17 @@ def shift_analyze(
     out: Out,
     scale: Scale = "probit",
     as_json: AsJson = False,
+    fresh: Fresh = False,
 ) -> None:
     """Analyze published or precomputed counts: drops with intervals, the fit and its figure.
 
     Example: gaplens shift analyze --csv published.csv --scale linear --out runs/recht
     """
-    from gaplens.workflows import shift_analyze_command
+    from gaplens.studies import ShiftAnalyze, run_study
 
-    _emit(shift_analyze_command(csv, out, scale), as_json)
+    if not csv.is_file():
+        raise InputError(f"--csv {str(csv)!r}: no such file")
+    _emit(_shift_summary(run_study(ShiftAnalyze(csv, scale), out, fresh=fresh).records), as_json)
 
 
 def main() -> None:

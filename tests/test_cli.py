@@ -109,9 +109,10 @@ def test_explain_writes_maps_records_and_figure(tmp_path):
     assert len(rows) == 9 and rows["mask_fraction"].between(0, 1).all()
     import numpy as np
 
-    maps = np.load(run / "maps" / "explain_vgg_grad_cam.npy")
+    maps = np.load(run / "maps" / "explain_vgg_grad_cam_maps.npy")
     assert maps.shape == (3, 1, 16, 16)
-    assert (run / "figures" / "explain_vgg.png").is_file()
+    assert (run / "figures" / "explain_vgg_figure_grid.png").is_file()
+    assert "explains the true label" in (run / "report.html").read_text()  # the prose follows --target
     result = runner.invoke(app, ["explain", "--model", str(run / "models" / "vgg"), "--images", "sample:astronaut",
                                  "--methods", "gradiant", "--out", str(run)])
     assert result.exit_code == 2 and "closest" in result.output
@@ -318,3 +319,71 @@ def test_distort_power_equalisation_with_a_target_spectrum(tmp_path):
             assert result.exit_code == 2 and message in result.output
     result = runner.invoke(app, [*common, "--spectrum", str(tmp_path / "objects.npy"), "--out", str(tmp_path / "y")])
     assert result.exit_code == 2 and "not a plain .npy" in result.output
+
+
+def test_a_failing_command_leaves_its_run_failed_and_exits_1(tmp_path):
+    from gaplens.store import RunStore
+
+    model_run = tmp_path / "m"
+    invoke("train", "--data", "synthetic:n=32,classes=2,size=16,seed=1", "--arch", "vgg", "--epochs", "1",
+           "--out", str(model_run), "--device", "cpu")
+    bad = tmp_path / "imgs" / "circle"
+    bad.mkdir(parents=True)
+    (bad / "x.png").write_bytes(b"not an image")
+    result = runner.invoke(app, ["evaluate", "--model", str(model_run / "models" / "vgg"), "--data",
+                                 str(tmp_path / "imgs"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "x.png" in result.output and "Traceback" not in result.output
+    with RunStore(tmp_path / "run") as store:
+        assert [r["status"] for r in store.runs()] == ["failed"]
+
+
+def test_fresh_recomputes_and_a_rerun_skips(tmp_path):
+    run = tmp_path / "run"
+    args = ["shift", "analyze", "--csv", str(tmp_path / "p.csv"), "--out", str(run)]
+    (tmp_path / "p.csv").write_text("model,correct_original,n_original,correct_new,n_new\na,9,10,8,10\nb,8,10,6,10\n")
+    invoke(*args)
+    from gaplens.store import RunStore
+
+    with RunStore(run) as store:
+        first = store.runs()
+        committed = store._read("SELECT committed, run_id FROM units")
+    invoke(*args)
+    with RunStore(run) as store:
+        assert store._read("SELECT committed, run_id FROM units") == committed  # skipped: same run id
+    invoke(*args, "--fresh")
+    with RunStore(run) as store:
+        assert store._read("SELECT run_id FROM units")[0][0] == len(first) + 2  # recomputed by the third run
+
+
+def test_audit_of_a_trained_model_on_an_exported_folder(tmp_path):
+    run = tmp_path / "run"
+    invoke("train", "--data", "synthetic:n=96,classes=3,size=32,seed=1", "--arch", "resnet", "--epochs", "1",
+           "--out", str(run), "--device", "cpu")
+    invoke("data", "synth", "--out", str(tmp_path / "data"), "--n", "24", "--classes", "3", "--size", "32",
+           "--seed", "5")
+    result = invoke("audit", "--model", str(run / "models" / "resnet"), "--images", str(tmp_path / "data" / "images"),
+                    "--stimuli", "synthetic:n=24,classes=3,size=32,conflict=1,seed=6",
+                    "--new", "synthetic:n=24,classes=3,size=32,shift=1,seed=7", "--quick", "--out", str(tmp_path / "a"),
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "a" / "report.html").read_text()
+    assert "could not be rendered" not in page
+    for heading in ("Findings", "Audit", "Evaluation", "Explanations", "Sanity checks", "Feature visualization",
+                    "Distortion robustness", "Texture vs. shape", "New test sets"):
+        assert heading in page, heading
+    df = records(tmp_path / "a")
+    assert set(df["study"]) == {"audit", "evaluate", "explain", "sanity", "visualize", "robustness", "shape_bias",
+                                "shift"}
+    left_out = df[(df["study"] == "audit") & df["left_out"].astype(bool)]
+    assert left_out.empty  # every study applied
+    # an unlabeled folder: no evaluation, no sweep, and the report says why
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i, png in enumerate(sorted((tmp_path / "data" / "images").rglob("*.png"))[:3]):
+        (flat / f"{i}.png").write_bytes(png.read_bytes())
+    result = invoke("audit", "--model", str(run / "models" / "resnet"), "--images", str(flat), "--quick",
+                    "--studies", "evaluate,explain,robustness", "--out", str(tmp_path / "b"), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    df = records(tmp_path / "b")
+    assert set(df["study"]) == {"audit", "explain"}
+    assert "the images have no labels" in (tmp_path / "b" / "report.html").read_text()

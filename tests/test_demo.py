@@ -14,6 +14,7 @@ def test_quick_demo_end_to_end_and_resume(tmp_path):
                     "Feature visualization", "Sanity checks", "Texture vs. shape", "Distortion robustness"):
         assert heading in page
     assert "data:image/png;base64," in page
+    assert "could not be rendered" not in page
     df = records(tmp_path / "demo")
     overall = df[(df["study"] == "evaluate") & (df["class"] == "all")]
     assert len(overall) == 3 * 4  # three models x four test sets

@@ -8,8 +8,7 @@ Studies get a section from a renderer registered with :func:`register_section`; 
 none is listed by the generic fallback. Figure helpers live in :mod:`gaplens.report.figures`.
 """
 
-from gaplens.report import sections as _sections  # noqa: F401,E402  (registers the renderers)
-from gaplens.report.html import (  # noqa: E402
+from gaplens.report.html import (
     SECTIONS,
     Finding,
     Section,

@@ -1,12 +1,11 @@
-"""Run-level helpers: the mask-fraction metric against closed forms, resumption of explain units."""
+"""The explain study's helpers: the mask-fraction metric against closed forms, image batches, targets."""
 
 from __future__ import annotations
 
 import torch
 
 from gaplens.data.spec import load_image_batch
-from gaplens.store import RunStore
-from gaplens.workflows import explain_into_run, mask_fraction
+from gaplens.studies.explain import mask_fraction
 
 
 def test_mask_fraction_closed_forms():
@@ -21,18 +20,6 @@ def test_mask_fraction_closed_forms():
     torch.testing.assert_close(mask_fraction(uniform, masks), torch.full((3,), 0.2))
     torch.testing.assert_close(mask_fraction(outside, masks), torch.zeros(3))
     torch.testing.assert_close(mask_fraction(torch.zeros(3, 3, 10, 10), masks), torch.zeros(3))
-
-
-def test_explain_units_resume(tmp_path, tiny_vgg):
-    batch = load_image_batch("synthetic:n=2,classes=4,size=32,seed=3", limit=2)
-    with RunStore(tmp_path) as store:
-        first = explain_into_run(store, tiny_vgg, "m", batch, ["gradient", "smoothgrad"], figure=False,
-                                 options={"smoothgrad": {"n_samples": 2}})
-        n_records = len(store.records("explain"))
-        again = explain_into_run(store, tiny_vgg, "m", batch, ["gradient", "smoothgrad"], figure=False)
-        assert len(store.records("explain")) == n_records == 4
-    for name in first:
-        torch.testing.assert_close(first[name], again[name])
 
 
 def test_load_image_batch_kinds(tmp_path):

@@ -1,0 +1,124 @@
+"""Study "robustness": accuracy under the 12 distortions of Geirhos et al. 2018, level by level.
+
+One unit per (model, distortion, level), in the model's scope, then one figure unit per sweep.
+A killed sweep resumes at the first level it had not finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from gaplens.data.align import align_classes
+from gaplens.report.html import Finding, Section, register_section
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.fingerprint import data_digest
+from gaplens.studies.models import ModelRef, model_refs
+from gaplens.studies.runner import Context
+
+
+@dataclass
+class Sweep(Study):
+    """Accuracy of each model on ``data`` under every distortion and level.
+
+    Args:
+        models: specs, models or :class:`ModelRef` s.
+        data: the test set (spec or dataset).
+        distortions: ``"all"``, ``"all-but:NAME"``, a comma list or a list of names.
+        batch_size: images per forward pass (does not change results).
+        seed: seed of the random distortions (image ``i`` uses ``(seed, i)``).
+        figure: name of the sweep's figure unit (one per sweep of a run).
+        protocol: a sentence on how the models were trained, shown in the report (optional).
+    """
+
+    name = "robustness"
+    title = "Distortion robustness"
+    order = 8
+
+    models: Any
+    data: Any
+    distortions: str | Sequence[str] = "all"
+    batch_size: int = 128
+    seed: int = 0
+    figure: str = "robustness"
+    protocol: str = ""
+
+    def __post_init__(self) -> None:
+        from gaplens.robustness.base import resolve_levels, select_distortions
+
+        self.refs: list[ModelRef] = model_refs(self.models)
+        self.names = select_distortions(self.distortions)
+        self.levels = resolve_levels(self.names, "published")
+        self._data = None
+
+    def dataset(self):
+        from gaplens.studies.evaluate import load_set
+
+        if self._data is None:
+            self._data = load_set(self.data)
+        return self._data
+
+    def units(self, ctx: Context) -> list[Unit]:
+        from gaplens.robustness.base import level_key
+
+        data = data_digest(self.data)
+        units = []
+        for ref in self.refs:
+            for name in self.names:
+                for index, level in enumerate(self.levels[name]):
+                    units.append(Unit(f"{ref.label}/{name}/{level_key(level)}",
+                                      {"model": ref.digest, "data": data, "distortion": name, "level": level,
+                                       "seed": self.seed}, scope=ref.label, payload=(ref, name, index, level)))
+        keys = tuple(u.key for u in units)
+        units.append(Unit(f"figure/{self.figure}", {"protocol": self.protocol}, scope=f"figure/{self.figure}",
+                          depends=keys, payload=keys))
+        return units
+
+    def run_unit(self, unit: Unit, ctx: Context) -> UnitOutput:
+        from gaplens.robustness import accuracy_vs_level_figure, sweep
+
+        if unit.key.startswith("figure/"):
+            rows = [r for r in ctx.store.records(self.name) if r["unit"] in unit.payload]
+            return UnitOutput(figures=[(self.figure, accuracy_vs_level_figure(rows),
+                                        "Accuracy against distortion level (95% CI)")])
+        ref, name, index, level = unit.payload
+        model = ref.load()
+        dataset = align_classes(self.dataset(), model.class_names, what=f"test set of {ref.label!r}")
+        rows = sweep(model, dataset, distortions=[name], levels={name: [level]},
+                     batch_size=self.batch_size, seed=self.seed, model_name="model")
+        records = [{**row, "model": ref.label, "level_index": index, "sweep": self.figure,
+                    "protocol": self.protocol} for row in rows]
+        return UnitOutput(records=records)
+
+    @staticmethod
+    def section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+        rows = df[df["distortion"].notna()].astype({"level": str})
+        table = rows.pivot_table(index=["distortion", "level"], columns="model", values="accuracy", sort=False)
+        table = table.reset_index()
+        means = rows.pivot_table(index="model", columns="distortion", values="accuracy", aggfunc="mean", sort=False)
+        intro = ("Accuracy under the 12 image distortions of Geirhos et al. (2018) at their published levels, with "
+                 "Clopper-Pearson 95% intervals in the figures (one line per model, chance level dashed).")
+        protocols = [p for p in dict.fromkeys(rows.get("protocol", pd.Series(dtype=str)).dropna()) if p]
+        if protocols:
+            intro += "\n\n" + "\n\n".join(protocols)
+        findings = []
+        for model, part in rows.groupby("model", sort=False):
+            clean = part[part["level_index"] == 0]["accuracy"].mean()
+            hardest = part.groupby("distortion")["accuracy"].min()
+            worst = hardest.idxmin()
+            chance = float(part["chance"].iloc[0]) if "chance" in part else float("nan")
+            findings.append(Finding(study="robustness", measure=f"hardest distortion for {model}: {worst}",
+                                    value=float(hardest[worst]), verdict="warning" if hardest[worst] <= chance * 1.5
+                                    else "info", detail=f"accuracy at its strongest level; mildest levels {clean:.3g}, "
+                                    f"chance {chance:.3g}"))
+        return Section(
+            title="Distortion robustness", intro=intro,
+            tables=[("Mean accuracy over each distortion's levels", means.reset_index()),
+                    ("Accuracy by distortion and level", table)],
+            figures=figures_of(artifacts), findings=findings)
+
+
+register_section(Sweep.name, title=Sweep.title, order=Sweep.order)(Sweep.section)
