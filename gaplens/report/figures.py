@@ -75,22 +75,17 @@ def confusion_matrix_figure(
 ) -> Figure:
     """Draw a confusion matrix: colours are row-normalized, cells show the counts.
 
-    Parameters
-    ----------
-    confusion:
-        ``(K, K)`` array-like (numpy, torch or nested lists) of non-negative counts;
-        ``confusion[i, j]`` = number of images of true class ``i`` predicted as class ``j``.
-    class_names:
-        ``K`` names, in class-index order. Long names are shortened to 24 characters.
-    title:
-        Figure title.
+    Args:
+        confusion: ``(K, K)`` array-like (numpy, torch or nested lists) of non-negative counts;
+            ``confusion[i, j]`` = number of images of true class ``i`` predicted as class ``j``.
+        class_names: ``K`` names, in class-index order. Long names are shortened to 24 characters.
+        title: Figure title.
 
-    Returns
-    -------
-    A :class:`matplotlib.figure.Figure` (not registered with pyplot); save it with
-    :func:`save_figure`. The y axis is labelled ``"true class"``, the x axis
-    ``"predicted class"``; the colour bar is the fraction of each true class (0 to 1).
-    Readable up to K = 16 (the figure and fonts scale with K).
+    Returns:
+        A :class:`matplotlib.figure.Figure` (not registered with pyplot); save it with
+        :func:`save_figure`. The y axis is labelled ``"true class"``, the x axis
+        ``"predicted class"``; the colour bar is the fraction of each true class (0 to 1).
+        Readable up to K = 16 (the figure and fonts scale with K).
     """
     if hasattr(confusion, "detach"):
         confusion = confusion.detach().cpu().numpy()

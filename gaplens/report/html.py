@@ -109,21 +109,15 @@ def format_number(value: Any) -> str:
 class Finding:
     """One line of the findings table at the top of the report: what a study measured and its verdict.
 
-    Attributes
-    ----------
-    study:
-        The study it belongs to (its store name, e.g. ``"sanity"``). The page shows the title of
-        the section that returned it and links there.
-    measure:
-        What was measured, short (``"methods passing cascading randomization"``).
-    value:
-        The number that matters: a number (floats are shown with 3 significant digits, integers
-        unchanged), or a string already formatted (``"3/4"``).
-    verdict:
-        ``"pass"`` (shown as \u2713), ``"fail"`` (\u2717), ``"warning"`` (!) or ``"info"`` (\u00b7);
-        ``True``/``False`` mean pass/fail. Anything else raises :class:`InputError`.
-    detail:
-        Optional plain text shown beside it (the threshold, an interval, what failed).
+    Attributes:
+        study: The study it belongs to (its store name, e.g. ``"sanity"``). The page shows the title of
+            the section that returned it and links there.
+        measure: What was measured, short (``"methods passing cascading randomization"``).
+        value: The number that matters: a number (floats are shown with 3 significant digits, integers
+            unchanged), or a string already formatted (``"3/4"``).
+        verdict: ``"pass"`` (shown as \u2713), ``"fail"`` (\u2717), ``"warning"`` (!) or ``"info"`` (\u00b7);
+            ``True``/``False`` mean pass/fail. Anything else raises :class:`InputError`.
+        detail: Optional plain text shown beside it (the threshold, an interval, what failed).
     """
 
     study: str
@@ -145,21 +139,15 @@ class Finding:
 class Section:
     """One study's part of the report.
 
-    Attributes
-    ----------
-    title:
-        Heading; empty means the title given to :func:`register_section` (or the study name).
-    intro:
-        Plain text shown under the heading; blank lines separate paragraphs.
-    tables:
-        ``(caption, DataFrame)`` pairs; a named index is shown as leading columns (an unnamed
-        integer index, the row numbers a filter leaves, is not), and columns named like
-        internal ids (:data:`ID_COLUMNS`) are left out.
-    figures:
-        Artifact dicts (as from :meth:`RunStore.artifacts`: ``path`` relative to the run folder,
-        ``title``) of PNG files to inline, each under its title as caption.
-    findings:
-        :class:`Finding` lines for the findings table at the top of the page.
+    Attributes:
+        title: Heading; empty means the title given to :func:`register_section` (or the study name).
+        intro: Plain text shown under the heading; blank lines separate paragraphs.
+        tables: ``(caption, DataFrame)`` pairs; a named index is shown as leading columns (an unnamed
+            integer index, the row numbers a filter leaves, is not), and columns named like
+            internal ids (:data:`ID_COLUMNS`) are left out.
+        figures: Artifact dicts (as from :meth:`RunStore.artifacts`: ``path`` relative to the run folder,
+            ``title``) of PNG files to inline, each under its title as caption.
+        findings: :class:`Finding` lines for the findings table at the top of the page.
     """
 
     title: str
@@ -255,25 +243,19 @@ def verdict_matrix(
     ``"\u00b7"``; a missing threshold is left out; a (row, column) pair with no verdict row is
     ``None`` (shown as a dash).
 
-    Parameters
-    ----------
-    df:
-        One verdict per row, e.g. the ``kind == "verdict"`` records of the sanity study
-        (``method``, ``mode``, ``passed``, ``value``, ``threshold``, ``metric``, ``check``).
-    rows, columns:
-        Column name(s) whose values label the matrix's rows and columns (several names: the
-        index is a MultiIndex, column labels are joined with ``" / "``). Order of first
-        appearance is kept.
-    passed, value, threshold:
-        Columns holding the verdict (bool), the measured value and the threshold.
-    check:
-        Optional column holding the comparison a passing value satisfies (``"<"``, ``">"``,
-        ``"<="``, ``">="``, ``"\u2264"``, ``"\u2265"``); used where it holds one of these, else
-        ``default_check`` (the sanity study's ``check`` holds a description, so it gets ``"<"``).
+    Args:
+        df: One verdict per row, e.g. the ``kind == "verdict"`` records of the sanity study
+            (``method``, ``mode``, ``passed``, ``value``, ``threshold``, ``metric``, ``check``).
+        rows, columns: Column name(s) whose values label the matrix's rows and columns (several names: the
+            index is a MultiIndex, column labels are joined with ``" / "``). Order of first
+            appearance is kept.
+        passed, value, threshold: Columns holding the verdict (bool), the measured value and the threshold.
+        check: Optional column holding the comparison a passing value satisfies (``"<"``, ``">"``,
+            ``"<="``, ``">="``, ``"\u2264"``, ``"\u2265"``); used where it holds one of these, else
+            ``default_check`` (the sanity study's ``check`` holds a description, so it gets ``"<"``).
 
-    Returns
-    -------
-    A DataFrame of strings indexed by ``rows``; pass it to :class:`Section` as a table.
+    Returns:
+        A DataFrame of strings indexed by ``rows``; pass it to :class:`Section` as a table.
 
     Raises :class:`InputError` if a named column is missing, ``default_check`` is not a
     comparison, or two rows share one cell.
