@@ -22,7 +22,7 @@ from gaplens.robustness.colour import greyscale
 from gaplens.robustness.eidolon import eidolon as eidolon_disarray
 from gaplens.robustness.figures import accuracy_vs_level_figure, stimulus_sheet_figure
 from gaplens.robustness.spectral import mean_amplitude_spectrum
-from gaplens.robustness.sweep import STUDY, sweep
+from gaplens.robustness.sweep import sweep
 
 for _distortion in (
     colour.COLOUR, colour.CONTRAST, filters.HIGH_PASS, filters.LOW_PASS, spectral.PHASE_NOISE,
@@ -34,6 +34,6 @@ for _distortion in (
 
 __all__ = [
     "DISTORTIONS", "Distortion", "distort", "clean", "select_distortions", "greyscale", "eidolon_disarray",
-    "mean_amplitude_spectrum", "sweep", "STUDY", "accuracy_vs_level_figure", "stimulus_sheet_figure",
+    "mean_amplitude_spectrum", "sweep", "accuracy_vs_level_figure", "stimulus_sheet_figure",
     "distortion_augment", "DistortionAugment", "imagenet16",
 ]

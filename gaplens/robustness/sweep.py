@@ -3,15 +3,14 @@
 For every distortion and level, the whole evaluation set is distorted (per-image randomness keyed
 by the image's position in the set, so results do not depend on the batch size) and classified;
 each (model, distortion, level) gives one record with the number correct, the accuracy and its
-Clopper-Pearson 95% interval. With a :class:`~gaplens.store.RunStore`, every (model, distortion,
-level) is one unit of study ``"robustness"``: a killed sweep resumes with the distortions it had
-not finished, and a finished one returns its stored records without evaluating anything.
+Clopper-Pearson 95% interval. All levels of one distortion are evaluated in one pass over the set
+(each batch is read once). Resuming a killed sweep is the study runner's work
+(:class:`gaplens.studies.Sweep`: one unit per model and distortion).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -23,16 +22,10 @@ from gaplens.core.errors import InputError
 from gaplens.core.hooks import frozen
 from gaplens.core.stats import clopper_pearson
 from gaplens.robustness import imagenet16
-from gaplens.robustness.base import DISTORTIONS, check_options, distort, level_key, resolve_levels, select_distortions
+from gaplens.robustness.base import DISTORTIONS, check_options, distort, resolve_levels, select_distortions
 from gaplens.robustness.spectral import mean_amplitude_spectrum
 
-if TYPE_CHECKING:
-    from gaplens.store import RunStore
-
-__all__ = ["STUDY", "sweep"]
-
-#: Study name of the sweep's units in the run store.
-STUDY = "robustness"
+__all__ = ["sweep"]
 
 Decision = Callable[[torch.Tensor], torch.Tensor]
 
@@ -66,7 +59,6 @@ def sweep(
     decision: str | Decision = "argmax",
     batch_size: int = 64,
     seed: int = 0,
-    store: RunStore | None = None,
     model_name: str = "model",
     options: Mapping[str, Mapping[str, object]] | None = None,
     progress: bool = False,
@@ -87,12 +79,7 @@ def sweep(
             ``logits (N, K) -> classes (N,)``.
         batch_size: images per forward pass (and per distortion call).
         seed: seed of the random distortions; image ``i`` of the set uses ``(seed, i)``.
-        store: a :class:`gaplens.store.RunStore`: each (model, distortion, level) is the unit
-            ``model=NAME/distortion=D/level=L`` of study ``"robustness"``; a distortion's levels are
-            committed when the distortion is finished, and done units made with the same ``seed``,
-            ``decision`` and number of images are read back, not evaluated (others are evaluated
-            again and replaced).
-        model_name: the ``model`` of the records and unit keys.
+        model_name: the ``model`` of the records.
         options: dict distortion name -> its options, e.g. ``{"power_equalisation":
             {"target_spectrum": spectrum}}``. Without a ``target_spectrum``, power equalisation uses
             the mean amplitude spectrum of the evaluated set (computed once).
@@ -114,8 +101,8 @@ def sweep(
     check_batch_size(batch_size)
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(model_name, str) or not model_name or "/" in model_name:
-        raise InputError(f"model_name={model_name!r}; expected a non-empty name without '/'")
+    if not isinstance(model_name, str) or not model_name:
+        raise InputError(f"model_name={model_name!r}; expected a non-empty name")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"seed={seed!r}; expected a non-negative integer")
     n_images = dataset_length(dataset)
@@ -129,39 +116,21 @@ def sweep(
     if decision == "imagenet16" and class_names is not None:
         imagenet16.decide(torch.zeros(1, 1000), class_names)  # checks the class names up front
 
-    def unit_key(name: str, level: object) -> str:
-        return f"model={model_name}/distortion={name}/level={level_key(level)}"
-
-    stored: dict[str, dict] = {}
-    if store is not None:
-        for row in store.records(STUDY):
-            # a stored unit is reused only if it was made the same way (else it is evaluated again
-            # and replaced); its level_index is the one of this sweep's levels
-            if (row.get("seed"), row.get("decision"), row.get("n")) == (seed, decision_name, n_images):
-                stored[row["unit"]] = {k: v for k, v in row.items() if k not in ("study", "unit")}
-
     from tqdm.auto import tqdm
 
     records: list[dict] = []
     device = model_device(model)
     with frozen(model):
         for name in tqdm(names, desc="distortions", disable=not progress, leave=False):
-            todo = [(i, lv) for i, lv in enumerate(swept[name]) if unit_key(name, lv) not in stored]
-            if todo:
-                options_here = dict(opts[name])
-                if name == "power_equalisation" and "target_spectrum" not in options_here and any(
-                        lv != DISTORTIONS[name].clean_level for _, lv in todo):
-                    options_here["target_spectrum"] = mean_amplitude_spectrum(dataset, batch_size)
-                counts, classes = _evaluate(model, dataset, name, todo, options_here, decide, n_classes, batch_size,
-                                            seed, device, n_images)
-                for (i, lv), correct in zip(todo, counts, strict=True):
-                    stored[unit_key(name, lv)] = _record(model_name, name, i, lv, n_images, correct,
-                                                         1.0 / classes, decision_name, seed)
-                if store is not None:
-                    for _, lv in todo:
-                        with store.unit(STUDY, unit_key(name, lv)) as unit:
-                            unit.add(stored[unit_key(name, lv)])
-            records.extend({**stored[unit_key(name, lv)], "level_index": i} for i, lv in enumerate(swept[name]))
+            todo = list(enumerate(swept[name]))
+            options_here = dict(opts[name])
+            if name == "power_equalisation" and "target_spectrum" not in options_here and any(
+                    lv != DISTORTIONS[name].clean_level for _, lv in todo):
+                options_here["target_spectrum"] = mean_amplitude_spectrum(dataset, batch_size)
+            counts, classes = _evaluate(model, dataset, name, todo, options_here, decide, n_classes, batch_size,
+                                        seed, device, n_images)
+            records.extend(_record(model_name, name, i, lv, n_images, correct, 1.0 / classes, decision_name, seed)
+                           for (i, lv), correct in zip(todo, counts, strict=True))
     return records
 
 

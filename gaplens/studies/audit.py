@@ -95,7 +95,7 @@ def load_audit_images(images: str, size: tuple[int, int] | None, limit: int) -> 
 
         files = _flat_images(path)
         if not files:
-            raise InputError(f"--images {images!r}: no image files in it (looked for {', '.join(IMG_EXTENSIONS)}) "
+            raise InputError(f"images={images!r}: no image files in it (looked for {', '.join(IMG_EXTENSIONS)}) "
                              "and no class sub-folders")
         step = max(1, len(files) // limit)
         picked = files[::step][:limit]
@@ -131,10 +131,10 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
     chosen = list(AUDIT_STUDIES if not studies else studies)
     unknown = [s for s in chosen if s not in AUDIT_STUDIES]
     if unknown:
-        raise InputError(f"--studies {unknown}: expected among {list(AUDIT_STUDIES)}")
+        raise InputError(f"studies={unknown}: expected among {list(AUDIT_STUDIES)}")
     if not isinstance(images, str) or not (images.startswith((SYNTHETIC_PREFIX, SAMPLE_PREFIX))
                                            or Path(images).exists()):
-        raise InputError(f"--images {images!r}: not a folder, an image file, 'sample:NAME' or 'synthetic:...'")
+        raise InputError(f"images={images!r}: not a folder, an image file, 'sample:NAME' or 'synthetic:...'")
     sizes = QUICK if quick else FULL
     (ref,) = model_refs([model], device=device)
     classifier = ref.load()

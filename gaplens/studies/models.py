@@ -108,7 +108,7 @@ def unique_labels(specs: Sequence[str]) -> list[str]:
     seen: dict[str, str] = {}
     for spec, key in zip(specs, keys, strict=True):
         if key in seen:
-            raise InputError(f"--models: {spec!r} and {seen[key]!r} are the same model; give each model once")
+            raise InputError(f"models: {spec!r} and {seen[key]!r} are the same model; give each model once")
         seen[key] = spec
     candidates = [_spec_parts(s) for s in specs]
     depth = [0] * len(specs)

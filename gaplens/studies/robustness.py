@@ -1,7 +1,8 @@
-"""Study "robustness": accuracy under the 12 distortions of Geirhos et al. 2018, level by level.
+"""Study "robustness": accuracy under the 12 distortions of Geirhos et al. 2018, at every level.
 
-One unit per (model, distortion, level), in the model's scope, then one figure unit per sweep.
-A killed sweep resumes at the first level it had not finished.
+One unit per (model, distortion), in the model's scope: all levels of a distortion are evaluated
+in one pass over the set, so each image is read once per distortion. Then one figure unit per
+sweep. A killed sweep resumes at the first distortion it had not finished.
 """
 
 from __future__ import annotations
@@ -62,16 +63,13 @@ class Sweep(Study):
         return self._data
 
     def units(self, ctx: Context) -> list[Unit]:
-        from gaplens.robustness.base import level_key
-
         data = data_digest(self.data)
         units = []
         for ref in self.refs:
             for name in self.names:
-                for index, level in enumerate(self.levels[name]):
-                    units.append(Unit(f"{ref.label}/{name}/{level_key(level)}",
-                                      {"model": ref.digest, "data": data, "distortion": name, "level": level,
-                                       "seed": self.seed}, scope=ref.label, payload=(ref, name, index, level)))
+                units.append(Unit(f"{ref.label}/{name}", {"model": ref.digest, "data": data, "distortion": name,
+                                                          "levels": self.levels[name], "seed": self.seed},
+                                  scope=ref.label, payload=(ref, name)))
         keys = tuple(u.key for u in units)
         units.append(Unit(f"figure/{self.figure}", {"protocol": self.protocol}, scope=f"figure/{self.figure}",
                           depends=keys, payload=keys))
@@ -84,13 +82,12 @@ class Sweep(Study):
             rows = [r for r in ctx.store.records(self.name) if r["unit"] in unit.payload]
             return UnitOutput(figures=[(self.figure, accuracy_vs_level_figure(rows),
                                         "Accuracy against distortion level (95% CI)")])
-        ref, name, index, level = unit.payload
+        ref, name = unit.payload
         model = ref.load()
         dataset = align_classes(self.dataset(), model.class_names, what=f"test set of {ref.label!r}")
-        rows = sweep(model, dataset, distortions=[name], levels={name: [level]},
-                     batch_size=self.batch_size, seed=self.seed, model_name="model")
-        records = [{**row, "model": ref.label, "level_index": index, "sweep": self.figure,
-                    "protocol": self.protocol} for row in rows]
+        rows = sweep(model, dataset, distortions=[name], levels={name: self.levels[name]},
+                     batch_size=self.batch_size, seed=self.seed, model_name=ref.label)
+        records = [{**row, "sweep": self.figure, "protocol": self.protocol} for row in rows]
         return UnitOutput(records=records)
 
     @staticmethod

@@ -83,8 +83,8 @@ class Context:
                     return np.load(path, allow_pickle=False)
                 except (OSError, ValueError, EOFError) as exc:
                     raise StoreError(f"{path}: saved array of {study}/{unit} is unreadable ({exc}); "
-                                     "re-run with --fresh") from None
-        raise StoreError(f"{self.run_dir}: no saved array for {study}/{unit}; re-run with --fresh")
+                                     "re-run with fresh=True (--fresh)") from None
+        raise StoreError(f"{self.run_dir}: no saved array for {study}/{unit}; re-run with fresh=True (--fresh)")
 
 
 @dataclass

@@ -116,7 +116,7 @@ class Sanity(Study):
         for model, part in verdicts.groupby("model", sort=False):
             prefix = f"{model}: " if verdicts["model"].nunique() > 1 else ""
             tables.append((f"{prefix}verdicts (✓: the maps changed enough when the model or data was randomized)",
-                           verdict_matrix(part, rows="method", columns="mode")))
+                           verdict_matrix(part, rows="method", columns="mode", default_check="≤")))
             for mode, rows in part.groupby("mode", sort=False):
                 passed = int(rows["passed"].astype(bool).sum())
                 failing = ", ".join(rows.loc[~rows["passed"].astype(bool), "method"].astype(str))

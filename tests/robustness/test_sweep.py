@@ -15,7 +15,6 @@ from gaplens.core.errors import InputError
 from gaplens.report.figures import save_figure
 from gaplens.robustness import (
     DISTORTIONS,
-    STUDY,
     accuracy_vs_level_figure,
     distort,
     distortion_augment,
@@ -24,7 +23,6 @@ from gaplens.robustness import (
     stimulus_sheet_figure,
     sweep,
 )
-from gaplens.store import RunStore
 
 
 def _model(classes: int = 3, size: int = 16) -> nn.Module:
@@ -59,42 +57,6 @@ def test_the_model_is_left_as_found():
     before = model_state(model)
     sweep(model, data, distortions=["contrast"], levels={"contrast": [0.1]})
     assert_same_state(before, model_state(model))
-
-
-class _Counting(nn.Module):
-    """Counts forward passes; raises after ``limit`` of them (a killed sweep)."""
-
-    def __init__(self, net: nn.Module, limit: int | None = None) -> None:
-        super().__init__()
-        self.net, self.limit, self.calls = net, limit, 0
-
-    def forward(self, x):
-        self.calls += 1
-        if self.limit is not None and self.calls > self.limit:
-            raise RuntimeError("killed")
-        return self.net(x)
-
-
-def test_a_killed_sweep_resumes_where_it_stopped(tmp_path):
-    data, names = _data(10), ["contrast", "rotation", "uniform_noise"]
-    expected = sweep(_model(), data, distortions=names, batch_size=5, seed=1)
-    store = RunStore(tmp_path / "run")
-    killed = _Counting(_model(), limit=20)  # contrast: 8 levels x 2 batches = 16 passes; dies in rotation
-    with pytest.raises(RuntimeError, match="killed"):
-        sweep(killed, data, distortions=names, batch_size=5, seed=1, store=store)
-    assert len(store.records(STUDY)) == 8
-    resumed = _Counting(_model())
-    assert sweep(resumed, data, distortions=names, batch_size=5, seed=1, store=store) == expected
-    assert resumed.calls == (4 + 8) * 2  # only rotation and uniform noise were evaluated
-    again = _Counting(_model())
-    assert sweep(again, data, distortions=names, batch_size=5, seed=1, store=store) == expected
-    assert again.calls == 0
-    units = {r["unit"] for r in store.records(STUDY)}
-    assert "model=model/distortion=uniform_noise/level=0.35" in units and len(units) == 20
-    other_seed = _Counting(_model())  # stored units made with another seed are evaluated again
-    assert sweep(other_seed, data, distortions=["rotation"], batch_size=5, seed=2, store=store)[0]["seed"] == 2
-    assert other_seed.calls == 4 * 2
-    store.close()
 
 
 def test_results_do_not_depend_on_the_batch_size():
