@@ -52,7 +52,7 @@ from gaplens.core.batching import check_batch_size
 from gaplens.core.errors import DataError, InputError
 from gaplens.core.image_io import Size, _check_size, read_image, resize_image
 from gaplens.core.stats import clopper_pearson
-from gaplens.data.folder import IMG_EXTENSIONS
+from gaplens.data.folder import IMG_EXTENSIONS, walk_once
 from gaplens.data.synthetic import SHAPE_NAMES, TEXTURE_NAMES
 
 __all__ = [
@@ -172,8 +172,7 @@ def parse_cue_conflict_name(path: str | os.PathLike) -> tuple[str, str]:
 
 def _from_folder(root: Path, class_names: Sequence[str] | None, size: Size | None) -> CueConflictStimuli:
     files = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, _, filenames in walk_once(root):
         for name in filenames:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMG_EXTENSIONS:
                 files.append(Path(dirpath) / name)

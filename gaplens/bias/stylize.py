@@ -45,7 +45,7 @@ from gaplens.core.files import atomic_write
 from gaplens.core.hooks import frozen
 from gaplens.core.image_io import Size, _check_size, probe_image, read_image, resize_image, write_png
 from gaplens.core.training_state import load_training_state, save_training_state
-from gaplens.data.folder import IMG_EXTENSIONS
+from gaplens.data.folder import IMG_EXTENSIONS, walk_once
 
 __all__ = [
     "DecoderTraining", "STATE_FILE", "StylizeFolderResult", "Stylizer", "convert_adain_weights", "decoder",
@@ -313,8 +313,7 @@ def train_decoder(
 def _image_files(root: Path) -> list[str]:
     """Image files below ``root`` as sorted POSIX paths relative to it (hidden names skipped)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, _, filenames in walk_once(root):
         for name in filenames:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMG_EXTENSIONS:
                 found.append((Path(dirpath) / name).relative_to(root).as_posix())

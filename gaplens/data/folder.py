@@ -7,7 +7,8 @@
       dog/   001.png  ...
 
 The layout is torchvision's ``ImageFolder`` (same default extensions, files found recursively
-inside each class folder), with three differences that matter when auditing:
+inside each class folder, symlinks followed but each real folder entered once, so link loops
+neither repeat images nor hang), with three differences that matter when auditing:
 
 - **Class order.** When *every* class folder name is an integer, classes are sorted
   numerically, so ``"2"`` comes before ``"10"``. ImageNetV2 ships its 1000 classes as folders
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 from gaplens.core.errors import DataError, ImageReadError, InputError
 from gaplens.core.image_io import Size, _check_size, probe_image, read_image, resize_image
 
-__all__ = ["IMG_EXTENSIONS", "ImageFolder"]
+__all__ = ["IMG_EXTENSIONS", "ImageFolder", "walk_once"]
 
 #: File extensions read by default (torchvision's list), compared case-insensitively.
 IMG_EXTENSIONS: tuple[str, ...] = (
@@ -75,11 +76,63 @@ def _normalize_extensions(extensions: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in items)
 
 
-def _find_files(class_dir: Path, extensions: tuple[str, ...]) -> list[Path]:
-    """Image files below ``class_dir`` (recursive, symlinks followed, hidden names skipped)."""
+def _dir_id(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The identity of the real directory ``path`` leads to (symlinks resolved)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def walk_once(
+    root: str | os.PathLike[str],
+    skip_hidden: bool = True,
+    visited: Iterable[str | os.PathLike[str]] = (),
+) -> Iterable[tuple[str, list[str], list[str]]]:
+    """``os.walk(root, followlinks=True)`` that enters each real directory at most once.
+
+    Symlinked directories are followed (datasets are often assembled from links), but a
+    directory already entered, by any path, is not entered again: a link such as
+    ``cls/self -> .`` or two links pointing at each other neither repeat images nor loop
+    forever. Identity is ``os.stat``'s ``(st_dev, st_ino)``. Sub-folders are visited in sorted
+    order, so which of two paths to the same directory is kept is deterministic.
+
+    Args:
+        root: Folder to walk.
+        skip_hidden: Leave out sub-folders whose name starts with ``"."``.
+        visited: Directories to treat as already entered (e.g. a dataset root and its other
+            class folders, so a link back up the tree does not pull in other classes' images).
+
+    Yields:
+        ``(dirpath, dirnames, filenames)`` as :func:`os.walk` does (``dirnames`` already pruned).
+        Directories that cannot be stat'ed (dangling links, no permission) are skipped.
+    """
+    seen: set[tuple[int, int]] = set()
+    for path in (root, *visited):
+        try:
+            seen.add(_dir_id(path))
+        except OSError:
+            continue
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for name in sorted(dirnames):
+            if skip_hidden and name.startswith("."):
+                continue
+            try:
+                key = _dir_id(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if key not in seen:
+                seen.add(key)
+                keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, dirnames, filenames
+
+
+def _find_files(
+    class_dir: Path, extensions: tuple[str, ...], visited: Iterable[Path] = ()
+) -> list[Path]:
+    """Image files below ``class_dir`` (recursive, each real folder once, hidden names skipped)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, _, filenames in walk_once(class_dir, visited=visited):
         for name in filenames:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions:
                 found.append(Path(dirpath) / name)
@@ -156,7 +209,8 @@ class ImageFolder(Dataset):
         candidates = [
             (path, index)
             for index, name in enumerate(self.class_names)
-            for path in _find_files(class_dirs[name], self.extensions)
+            for path in _find_files(class_dirs[name], self.extensions,
+                                    visited=[self.root, *class_dirs.values()])
         ]
         if not candidates:
             raise DataError(

@@ -134,10 +134,13 @@ def _spec_digest(spec: str) -> str:
 
 
 def _folder_digest(root: Path) -> str:
+    # The files an ImageFolder reads: symlinked folders followed, each real folder once (a link
+    # loop neither hangs nor repeats), hidden ones included (cheap, and never wrong to include).
+    from gaplens.data.folder import walk_once
+
     h = _hasher()
     entries = []
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
+    for folder, _, files in walk_once(root, skip_hidden=False):
         for name in files:
             path = Path(folder) / name
             try:

@@ -281,3 +281,24 @@ def test_load_all_rejects_bad_arguments(tmp_path: Path, kwargs) -> None:
     data = ImageFolder(_folder(tmp_path, {"a": 1}))
     with pytest.raises(InputError, match=next(iter(kwargs))):
         data.load_all(**kwargs)
+
+
+def test_symlink_loops_count_each_image_once_and_do_not_hang(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "ds", {"a": 2, "b": 1})
+    (root / "a" / "self").symlink_to(".")  # ln -s . a/self
+    (root / "a" / "up").symlink_to("..")  # back to the root: other classes must not leak in
+    (root / "b" / "l1").mkdir()
+    (root / "b" / "l2").mkdir()
+    (root / "b" / "l1" / "to2").symlink_to("../l2")  # two links pointing at each other
+    (root / "b" / "l2" / "to1").symlink_to("../l1")
+    data = ImageFolder(root)
+    assert [(Path(p).relative_to(root).as_posix(), y) for p, y in data.samples] == [
+        ("a/0.png", 0), ("a/1.png", 0), ("b/0.png", 1)]
+
+
+def test_symlinked_folder_is_still_followed(tmp_path: Path) -> None:
+    elsewhere = _folder(tmp_path / "other", {"x": 2}) / "x"
+    root = _folder(tmp_path / "ds", {"a": 1, "b": 1})
+    (root / "b" / "more").symlink_to(elsewhere, target_is_directory=True)
+    data = ImageFolder(root)
+    assert data.targets == [0, 1, 1, 1]
