@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from gaplens.core.errors import InputError
 from gaplens.report.html import Finding, Section, register_section
@@ -90,7 +91,9 @@ class Train(Study):
             from gaplens.robustness import distortion_augment
 
             augment = distortion_augment(self.augment, clean_fraction=self.clean_fraction)
-        network = build(self.arch, num_classes=len(names), **self.arch_kwargs)
+        with torch.random.fork_rng(devices=[]):  # the same seed gives the same initial weights
+            torch.manual_seed(int(self.fit.get("seed", 0)))
+            network = build(self.arch, num_classes=len(names), **self.arch_kwargs)
         options = {"device": ctx.device, "progress": ctx.progress, **self.fit}
         started = time.perf_counter()
         result = fit(network, train_set, val_set, checkpoint_dir=folder, resume=True, augment=augment, **options)

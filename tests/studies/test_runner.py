@@ -172,3 +172,27 @@ def test_explain_resume_recomputes_exactly_what_changed(tmp_path, tiny_vgg):
     with Runner(tmp_path, report=False, progress=False) as runner:
         saved = runner.context.load_array("explain", "model1/gradient", "maps")
     torch.testing.assert_close(torch.from_numpy(saved), expected)
+
+
+def test_training_the_same_settings_twice_gives_bit_identical_weights(tmp_path):
+    from gaplens.studies import Train
+
+    for run in ("a", "b"):
+        run_study(Train("m", "synthetic:n=32,classes=2,size=16,seed=1", arch="vgg",
+                        arch_kwargs={"widths": [4], "convs_per_stage": [1]}, fit={"epochs": 1, "seed": 3}),
+                  tmp_path / run, device="cpu", progress=False, report=False)
+    weights = [(tmp_path / run / "models" / "m" / "model.safetensors").read_bytes() for run in ("a", "b")]
+    assert weights[0] == weights[1]
+    run_study(Train("m", "synthetic:n=32,classes=2,size=16,seed=1", arch="vgg",
+                    arch_kwargs={"widths": [4], "convs_per_stage": [1]}, fit={"epochs": 1, "seed": 4}),
+              tmp_path / "c", device="cpu", progress=False, report=False)
+    assert (tmp_path / "c" / "models" / "m" / "model.safetensors").read_bytes() != weights[0]
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", "", ".hidden", "a b"])
+def test_a_model_name_cannot_leave_the_run_folder(tmp_path, name):
+    from gaplens.studies import Train
+
+    with pytest.raises(InputError, match="model name"):
+        Train(name, "synthetic:n=8")
+    assert not any(tmp_path.iterdir())
