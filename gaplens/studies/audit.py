@@ -139,7 +139,7 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
     (ref,) = model_refs([model], device=device)
     classifier = ref.load()
     labelled = is_labelled(images)
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []  # (study, why it was left out)
     params = {"model": ref.spec or ref.label, "images": images, "train": train, "stimuli": stimuli, "new": new,
               "studies": chosen, "quick": quick}
     with Runner(out, "audit", params, fresh=fresh, device=device, progress=progress) as runner:
@@ -147,7 +147,7 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
             if labelled:
                 runner.run(Evaluate([ref], {Path(images).name or images: images}))
             else:
-                skipped.append("evaluate (the images have no labels)")
+                skipped.append(("evaluate", "the images have no labels"))
         sample = load_audit_images(images, classifier.input_size, sizes.n_explain)
         if "explain" in chosen:
             runner.run(Explain([ref], sample, sizes.explain_methods, target="pred",
@@ -157,8 +157,8 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
             if train is not None:
                 arch = getattr(getattr(classifier, "network", None), "gaplens_arch", None)
                 if arch is None:
-                    skipped.append("data randomization (the model is not a gaplens zoo model, so its architecture "
-                                   "cannot be retrained on random labels)")
+                    skipped.append(("sanity: data randomization", "the model is not a gaplens zoo model, so its "
+                                    "architecture cannot be retrained on random labels"))
                 else:
                     trained = Train(f"{safe_name(ref.label)}-random-labels", train, arch=arch["name"],
                                     arch_kwargs=arch["kwargs"],
@@ -174,20 +174,20 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
                 batch = align_batch(load_audit_images(images, classifier.input_size, sizes.n_robustness), classifier)
                 runner.run(Sweep([ref], (batch.images, batch.labels), sizes.distortions))
             else:
-                skipped.append("robustness (the images have no labels)")
+                skipped.append(("robustness", "the images have no labels"))
         if "shape_bias" in chosen:
             if stimuli is not None:
                 runner.run(ShapeBias([ref], stimuli))
             else:
-                skipped.append("shape bias (no --stimuli)")
+                skipped.append(("shape_bias", "no cue-conflict stimuli given (--stimuli)"))
         if "shift" in chosen:
             if new is not None and labelled:
                 runner.run(ShiftEvaluate([ref], images, new, scale="probit", comparison="audit"))
             else:
-                skipped.append("new test set (no --new)" if new is None else "new test set (unlabeled images)")
+                skipped.append(("shift", "no new test set given (--new)" if new is None else "the images have no labels"))
         runner.run(AuditScope(ref.label, images, chosen, skipped))
     if skipped:
-        logger.info("audit of %s left out: %s", ref.label, "; ".join(skipped))
+        logger.info("audit of %s left out: %s", ref.label, "; ".join(f"{n} ({why})" for n, why in skipped))
     return runner.report_path
 
 
@@ -205,16 +205,16 @@ class AuditScope(Study):
     skipped: list
 
     def units(self, ctx: Context) -> list[Unit]:
-        return [Unit(self.model, {"chosen": self.chosen, "skipped": self.skipped, "images": self.images},
+        return [Unit(self.model, {"chosen": self.chosen, "skipped": [list(s) for s in self.skipped],
+                                  "images": self.images},
                      scope=self.model)]
 
     def run_unit(self, unit: Unit, ctx: Context) -> UnitOutput:
+        left_out = {name for name, _ in self.skipped}
         rows = [{"model": self.model, "images": self.images, "name": name, "left_out": False, "reason": ""}
-                for name in self.chosen]
-        for text in self.skipped:  # "what (why)"
-            what, _, why = text.partition(" (")
-            rows.append({"model": self.model, "images": self.images, "name": what, "left_out": True,
-                         "reason": why.rstrip(")")})
+                for name in self.chosen if name not in left_out]
+        rows += [{"model": self.model, "images": self.images, "name": name, "left_out": True, "reason": why}
+                 for name, why in self.skipped]
         return UnitOutput(records=rows)
 
     @staticmethod
@@ -224,7 +224,10 @@ class AuditScope(Study):
                             detail=row["reason"]) for _, row in left_out.iterrows()]
         models = ", ".join(dict.fromkeys(df["model"].astype(str)))
         images = ", ".join(dict.fromkeys(df["images"].astype(str)))
-        return Section(title="Audit", intro=f"Audit of {models} on {images}. Studies left out, and why:",
+        ran = ", ".join(df.loc[~df["left_out"].astype(bool), "name"].astype(str))
+        intro = f"Audit of {models} on {images}. Studies run: {ran or 'none'}."
+        intro += " Studies left out, and why:" if len(left_out) else " Every requested study applied."
+        return Section(title="Audit", intro=intro,
                        tables=[("Left out", left_out[["name", "reason"]])] if len(left_out) else [],
                        findings=findings)
 
