@@ -34,6 +34,10 @@ Other documented limits:
 - Multi-frame files (animated GIF, multi-page TIFF): the first frame is read.
 - EXIF orientation tags are **not** applied (again as in torchvision): pixels are returned in
   stored order.
+- Images above ``max_pixels`` (default :data:`MAX_PIXELS`, 40 megapixels: 480 MB as float32
+  RGB) are refused from the header, before any pixel is decoded; pass ``max_pixels=`` to read
+  larger ones. Only regular files are read: a device or a FIFO (``/dev/zero``) is refused
+  before it is opened.
 - Every read forces a full decode (``Image.load()``), so a truncated file raises
   :class:`~gaplens.core.errors.ImageReadError` instead of silently returning grey rows. gaplens
   never changes Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES``; if *your* code sets it to
@@ -53,6 +57,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,6 +87,10 @@ ArrayLike = torch.Tensor | np.ndarray
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
                   Image.DecompressionBombError)
 
+#: Largest image (width x height) read unless ``max_pixels=`` says otherwise: 40 megapixels
+#: (a 12000 x 12000 PNG would take 1.7 GB as float32 RGB, and several times that to decode).
+MAX_PIXELS = 40_000_000
+
 _UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _DROP_ALPHA_MODES = frozenset({"RGBA", "RGBX"})
 _VIA_RGBA_MODES = frozenset({"P", "PA", "RGBa"})
@@ -96,7 +106,10 @@ def _read_error(path: PathLike, reason: str) -> ImageReadError:
 
 
 def _check_file(path: PathLike) -> None:
-    """Raise :class:`ImageReadError` if ``path`` is missing, not a regular file, or empty."""
+    """Raise :class:`ImageReadError` if ``path`` is missing, not a regular file, or empty.
+
+    A character device, FIFO or socket is refused without being opened: ``/dev/zero`` never ends.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"path: expected a file path (str or os.PathLike), got {path!r}")
     try:
@@ -105,17 +118,41 @@ def _check_file(path: PathLike) -> None:
         raise _read_error(path, "file does not exist") from None
     except OSError as exc:
         raise _read_error(path, f"cannot access file ({exc.strerror or exc})") from None
-    if os.path.isdir(path):
+    if stat.S_ISDIR(st.st_mode):
         raise _read_error(path, "is a directory, expected an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise _read_error(path, f"is not a regular file ({_file_type(st.st_mode)}), expected an image file")
     if st.st_size == 0:
         raise _read_error(path, "file is empty (0 bytes)")
 
 
-def _open(path: PathLike) -> Image.Image:
-    """Open ``path`` with Pillow (lazy: header only), mapping failures to ImageReadError."""
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def _check_max_pixels(max_pixels: object) -> int:
+    if max_pixels is None:
+        return MAX_PIXELS
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise InputError(f"max_pixels: expected a positive int (width x height), got {max_pixels!r}")
+    return int(max_pixels)
+
+
+def _open(path: PathLike, max_pixels: int | None = None) -> Image.Image:
+    """Open ``path`` with Pillow (lazy: header only), mapping failures to ImageReadError.
+
+    Images larger than ``max_pixels`` (default :data:`MAX_PIXELS`) are refused from the header.
+    """
+    limit = _check_max_pixels(max_pixels)
     _check_file(path)
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():  # the size is checked against max_pixels below, not warned about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except UnidentifiedImageError:
         raise _read_error(
             path, "not a recognised image file (expected PNG, JPEG, BMP, TIFF, ...)"
@@ -126,9 +163,17 @@ def _open(path: PathLike) -> Image.Image:
         raise _read_error(path, f"image too large ({exc})") from exc
     except _DECODE_ERRORS as exc:
         raise _read_error(path, f"corrupt image header ({type(exc).__name__}: {exc})") from exc
+    width, height = img.size
+    if width * height > limit:
+        img.close()
+        raise _read_error(
+            path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, more than the "
+            f"{limit / 1e6:g} allowed; pass max_pixels= to read it"
+        )
+    return img
 
 
-def probe_image(path: PathLike, *, full: bool = False) -> tuple[int, int]:
+def probe_image(path: PathLike, *, full: bool = False, max_pixels: int | None = None) -> tuple[int, int]:
     """Check that ``path`` is a readable image and return its ``(H, W)`` in pixels.
 
     Args:
@@ -137,14 +182,15 @@ def probe_image(path: PathLike, *, full: bool = False) -> tuple[int, int]:
             chunk checksums (Pillow's ``verify()``; for PNG this also detects truncation, for JPEG
             it is only a header check). ``True``: decode every pixel, exactly as
             :func:`read_image` would.
+        max_pixels: Largest ``width * height`` accepted (default :data:`MAX_PIXELS`, 40 megapixels).
 
     Raises:
         ImageReadError: Naming ``path`` and the reason (missing, empty, not an image, truncated, ...).
     """
     if full:
-        image = read_image(path)
+        image = read_image(path, max_pixels=max_pixels)
         return int(image.shape[1]), int(image.shape[2])
-    with _open(path) as img:
+    with _open(path, max_pixels) as img:
         width, height = img.size
         try:
             img.verify()
@@ -186,18 +232,22 @@ def _to_float_hwc(img: Image.Image) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
-def read_image(path: PathLike) -> torch.Tensor:
+def read_image(path: PathLike, *, max_pixels: int | None = None) -> torch.Tensor:
     """Read one image file as a ``float32`` tensor of shape ``(3, H, W)`` in ``[0, 1]``.
 
     Any format Pillow reads (PNG, JPEG, BMP, TIFF, WebP, GIF, ...) and any common mode; see the
     module docstring for exactly how each mode maps to RGB (greyscale replicated, alpha dropped,
     16-bit divided by 65535, float clipped).
 
+    ``max_pixels``: the largest ``width * height`` read (default :data:`MAX_PIXELS`, 40
+    megapixels); a larger image is refused from its header, before decoding.
+
     Raises:
-        ImageReadError: ``path`` is missing, a directory, empty, not an image, truncated or corrupt, or in a
-            mode that has no RGB conversion. The message names ``path`` and the reason.
+        ImageReadError: ``path`` is missing, a directory, a device or FIFO, empty, not an image, larger
+            than ``max_pixels``, truncated or corrupt, or in a mode that has no RGB conversion. The
+            message names ``path`` and the reason.
     """
-    with _open(path) as img:
+    with _open(path, max_pixels) as img:
         try:
             img.load()  # full decode: truncation is detected here, not later
             array = _to_float_hwc(img)
@@ -273,8 +323,8 @@ def resize_image(image: torch.Tensor, size: Size) -> torch.Tensor:
 
 
 def _header_size(path: PathLike) -> tuple[int, int]:
-    """``(H, W)`` from the file header only (no pixel decode)."""
-    with _open(path) as img:
+    """``(H, W)`` from the file header only (no pixel decode, so no pixel cap)."""
+    with _open(path, max_pixels=1 << 62) as img:
         width, height = img.size
     return int(height), int(width)
 
@@ -292,7 +342,8 @@ def _size_mismatch(paths: Sequence[PathLike]) -> str:
     return "\n".join(lines)
 
 
-def read_images(paths: Sequence[PathLike], size: Size | None = None) -> torch.Tensor:
+def read_images(paths: Sequence[PathLike], size: Size | None = None, *,
+                max_pixels: int | None = None) -> torch.Tensor:
     """Read several image files into one ``float32`` batch ``(N, 3, H, W)`` in ``[0, 1]``.
 
     Args:
@@ -300,6 +351,7 @@ def read_images(paths: Sequence[PathLike], size: Size | None = None) -> torch.Te
         size: ``(H, W)`` or ``int``: every image is resized as :func:`resize_image` does (bilinear,
             antialiased; an int centre-crops to a square first). ``None``: all images must
             already share one size.
+        max_pixels: as :func:`read_image`.
 
     Raises:
         InputError: ``paths`` is empty, ``size`` is malformed, or (``size=None``) the images differ in
@@ -314,7 +366,7 @@ def read_images(paths: Sequence[PathLike], size: Size | None = None) -> torch.Te
     target = None if size is None else _check_size(size)
 
     def load(path: PathLike) -> torch.Tensor:
-        image = read_image(path)
+        image = read_image(path, max_pixels=max_pixels)
         return image if target is None else resize_image(image, target)
 
     first = load(paths[0])

@@ -15,12 +15,29 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
+from gaplens.core.errors import InputError
 from gaplens.core.files import atomic_write
 from gaplens.core.image_io import write_png
 
 MANIFEST_COLUMNS = ("file", "mask", "shape_class", "texture_class", "split")
+
+#: What a split or class name may be: it becomes part of a file or folder name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+
+def check_name(value: object, argument: str) -> str:
+    """``value`` if it is safe as one file-name component, else :class:`InputError` naming ``argument``.
+
+    Letters, digits and ``_ . + -``, starting with a letter or digit, at most 64 characters: no
+    path separator, no ``..``, nothing hidden, so the name cannot leave its folder.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
+        raise InputError(f"{argument}={value!r}: expected a plain name (letters, digits, '_', '.', '+', '-', "
+                         "starting with a letter or digit, at most 64 characters, no '/' or '..')")
+    return value
 
 
 def write_synthetic(dataset, out: str | os.PathLike, split: str = "train", progress: bool = True) -> Path:
@@ -28,12 +45,19 @@ def write_synthetic(dataset, out: str | os.PathLike, split: str = "train", progr
 
     Rows for this split replace earlier rows of the same split in ``manifest.csv``; other
     splits' rows are kept, so train and test sets can be written into one folder.
+
+    Raises:
+        InputError: ``split`` or a class name is not a plain file-name component (checked before
+            anything is written), or ``out`` exists and is not a folder.
     """
     from tqdm.auto import tqdm
 
+    split = check_name(split, "split")
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"out={os.fspath(out)!r}: exists and is not a folder; expected a folder to write into")
     rows = []
-    names = list(dataset.class_names)
+    names = [check_name(name, "class name") for name in dataset.class_names]
     texture_names = list(getattr(dataset, "texture_names", names))
     start = int(getattr(dataset, "start", 0))
     for i in tqdm(range(len(dataset.labels)), desc=f"writing {split}", disable=not progress, unit="img"):

@@ -156,6 +156,8 @@ class ImageFolder(Dataset):
             checksums only (Pillow ``verify()``: catches non-images, empty files and truncated
             PNGs, but not every truncated JPEG, which then fails with :class:`ImageReadError`
             when read). ``True``: decode every image once (slow, catches everything).
+        max_pixels: Largest image (``width * height``) read; larger files count as unreadable.
+            Default :data:`gaplens.core.image_io.MAX_PIXELS` (40 megapixels).
 
     Attributes:
         root (Path): The dataset folder.
@@ -183,11 +185,13 @@ class ImageFolder(Dataset):
         size: Size | None = None,
         extensions: str | Iterable[str] = IMG_EXTENSIONS,
         full_check: bool = False,
+        max_pixels: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.size = None if size is None else _check_size(size)
         self.extensions = _normalize_extensions(extensions)
         self.skip_bad = bool(skip_bad)
+        self.max_pixels = max_pixels
 
         if not self.root.exists():
             raise DataError(f"{self.root}: dataset root does not exist")
@@ -223,7 +227,7 @@ class ImageFolder(Dataset):
         self._sizes: list[tuple[int, int]] = []
         for path, index in candidates:
             try:
-                hw = probe_image(path, full=full_check)
+                hw = probe_image(path, full=full_check, max_pixels=max_pixels)
             except ImageReadError as exc:
                 self.skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
                 continue
@@ -263,7 +267,7 @@ class ImageFolder(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """Return ``(image (3, H, W) float32 in [0, 1], label)`` of sample ``index``."""
         path, label = self.samples[index]
-        image = read_image(path)
+        image = read_image(path, max_pixels=self.max_pixels)
         if self.size is not None:
             image = resize_image(image, self.size)
         return image, label

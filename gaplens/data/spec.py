@@ -7,6 +7,7 @@ set made on the fly by :func:`gaplens.data.synthetic.generate` (no files needed)
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 
 from gaplens.core.errors import DataError, InputError
@@ -14,8 +15,21 @@ from gaplens.core.errors import DataError, InputError
 SYNTHETIC_PREFIX = "synthetic:"
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def parse_synthetic_spec(spec: str) -> dict:
-    """The keyword arguments of ``generate`` that a ``synthetic:...`` spec names."""
+    """The keyword arguments of ``generate`` that a ``synthetic:...`` spec names.
+
+    Values are parsed by the parameter's type: integers, numbers (a fraction such as ``1/8``
+    too), flags (``0/1/true/false/yes/no/on/off``), and for ``shift`` a flag or a number. Each
+    key may appear once. Ranges (``n``, ``size``, ...) are checked by ``generate``.
+
+    Raises:
+        InputError: an unknown key, a repeated key, or a value of the wrong kind (the message
+            names the spec and the key).
+    """
     from gaplens.data.synthetic import generate
 
     allowed = inspect.signature(generate).parameters
@@ -28,31 +42,46 @@ def parse_synthetic_spec(spec: str) -> dict:
             raise InputError(
                 f"dataset spec {spec!r}: {item!r} is not key=value with a key among {sorted(allowed)}"
             )
+        if key in kwargs:
+            raise InputError(f"dataset spec {spec!r}: {key} is given twice; give each key once")
         kind = str(allowed[key].annotation)
-        try:
-            if "bool" in kind and "float" in kind:  # shift: a flag or a strength in [0, 1]
-                text = value.strip().lower()
-                kwargs[key] = {"true": True, "yes": True, "on": True, "false": False, "no": False,
-                               "off": False}.get(text, _number(text) if text else False)
-            elif "bool" in kind:
-                kwargs[key] = value.strip().lower() in ("1", "true", "yes", "on")
-            elif "float" in kind:
-                kwargs[key] = _number(value)
-            elif "int" in kind:
-                kwargs[key] = int(value)
-            else:
-                kwargs[key] = value
-        except ValueError as exc:
-            raise InputError(f"dataset spec {spec!r}: {key}={value!r} is not a number") from exc
+        text = value.strip().lower()
+        if "bool" in kind and "float" in kind:  # shift: a flag or a strength in [0, 1]
+            kwargs[key] = _flag(text) if text in _TRUE + _FALSE else _number(spec, key, text)
+        elif "bool" in kind:
+            if text not in _TRUE + _FALSE:
+                raise InputError(f"dataset spec {spec!r}: {key}={value!r}; expected 0/1/true/false/yes/no/on/off")
+            kwargs[key] = _flag(text)
+        elif "float" in kind:
+            kwargs[key] = _number(spec, key, text)
+        elif "int" in kind:
+            try:
+                kwargs[key] = int(text)
+            except ValueError:
+                raise InputError(f"dataset spec {spec!r}: {key}={value!r} is not an integer") from None
+        else:
+            kwargs[key] = value
     kwargs.setdefault("n", 1000)
     return kwargs
 
 
-def _number(text: str) -> float:
-    if "/" in text:
-        num, den = text.split("/", 1)
-        return float(num) / float(den)
-    return float(text)
+def _flag(text: str) -> bool:
+    return text in _TRUE
+
+
+def _number(spec: str, key: str, text: str) -> float:
+    """A finite number, or a fraction ``a/b`` of two (``1/8``); InputError naming ``key`` otherwise."""
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            value = float(num) / float(den)
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(f"dataset spec {spec!r}: {key}={text!r} is not a finite number (or a fraction such as 1/8)")
+    return value
 
 
 def load_dataset(spec: str, size: int | tuple[int, int] | None = None, skip_bad: bool = False):

@@ -62,7 +62,12 @@ TEXTURE_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 MIN_SIZE = 16
+MAX_SIZE = 4096
 MAX_CLASSES = len(SHAPE_NAMES)
+#: The most images one call makes, and the most memory its tensors may take (images float32,
+#: masks bool): larger sets are made in parts with ``start=``.
+MAX_IMAGES = 1_000_000
+MAX_BYTES = 16 << 30
 
 # Pixels per internal chunk (images x height x width): bounds memory; results do not depend on it.
 _CHUNK_PIXELS = 512 * 64 * 64
@@ -590,7 +595,8 @@ def generate(
     """Generate ``n`` shape/texture images, deterministically.
 
     Args:
-        n: number of images (``>= 0``).
+        n: number of images, ``0 <= n <= 1_000_000``, and at most 16 GiB of tensors
+            (``n * size**2 * 13`` bytes: 320k images of 64 px); make more in parts with ``start``.
         classes: number of classes ``K``, ``2 <= K <= 16``; class ``k`` is the shape
             ``SHAPE_NAMES[k]`` with home texture ``TEXTURE_NAMES[k]``. Labels are uniform.
         size: image height and width in pixels, ``>= 16``. Objects scale with ``size``; texture
@@ -620,9 +626,15 @@ def generate(
     Raises:
         InputError: an argument is out of range or of the wrong type.
     """
-    n = _check_int("n", n, 0)
+    n = _check_int("n", n, 0, MAX_IMAGES)
     classes = _check_int("classes", classes, 2, MAX_CLASSES)
-    size = _check_int("size", size, MIN_SIZE, 4096)
+    size = _check_int("size", size, MIN_SIZE, MAX_SIZE)
+    needed = n * size * size * (3 * 4 + 1)
+    if needed > MAX_BYTES:
+        raise InputError(
+            f"n: {n} images of {size}x{size} px would take {needed / (1 << 30):.1f} GiB (the limit is "
+            f"{MAX_BYTES >> 30} GiB); make the set in parts with start=, or use fewer or smaller images"
+        )
     seed = _check_int("seed", seed, 0, (1 << 64) - 1)
     start = _check_int("start", start, 0, (1 << 62))
     conflict = _check_bool("conflict", conflict)

@@ -452,3 +452,37 @@ def test_to_uint8_hwc_layout() -> None:
     np.testing.assert_array_equal(out[..., 1], np.rint(image[1].detach().numpy() * 255))
     assert to_uint8_hwc(np.zeros((H, W))).shape == (H, W, 1)
     assert to_uint8_hwc(torch.zeros(1, H, W, dtype=torch.float16)).shape == (H, W, 1)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width x height`` (no pixel data: the cap must refuse it first)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_images_above_max_pixels_are_refused_from_the_header(tmp_path: Path) -> None:
+    big = _png_header_only(tmp_path / "big.png", 12000, 12000)  # under Pillow's own limit
+    for read in (read_image, probe_image):
+        with pytest.raises(ImageReadError, match=r"big\.png: image is 12000x12000 = 144\.0 megapixels.*max_pixels="):
+            read(big)
+    small = tmp_path / "small.png"
+    write_png(small, torch.rand(3, 10, 10))
+    with pytest.raises(ImageReadError, match="max_pixels="):
+        read_image(small, max_pixels=99)
+    assert read_image(small, max_pixels=100).shape == (3, 10, 10)
+    with pytest.raises(InputError, match="max_pixels"):
+        read_image(small, max_pixels=0)
+
+
+def test_devices_and_fifos_are_refused_without_reading(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match=r"^/dev/zero: is not a regular file \(a character device\)"):
+        read_image("/dev/zero")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(ImageReadError, match=r"pipe\.png: is not a regular file \(a FIFO\)"):
+        probe_image(fifo)

@@ -287,3 +287,10 @@ def test_shift_strength_interpolates_between_the_endpoints():
     assert torch.equal(gen(5, seed=2, shift=1.0).images, gen(5, seed=2, shift=True).images)
     with pytest.raises(InputError, match="shift"):
         gen(2, shift=1.5)
+
+
+def test_sets_too_large_for_memory_are_refused_before_allocating() -> None:
+    with pytest.raises(InputError, match=r"n: expected an integer between 0 and 1000000, got 99999999999"):
+        generate(99999999999)
+    with pytest.raises(InputError, match=r"n: 500000 images of 64x64 px would take 24\.8 GiB .* start="):
+        generate(500000)
