@@ -91,10 +91,18 @@ def register(distortion: Distortion) -> Distortion:
 
 # -- levels -------------------------------------------------------------------------------------
 
+#: The largest level in pixels (a filter's std, an eidolon's reach): far beyond the published
+#: levels (40 and 128 px) and any image gaplens reads, and small enough that the filter fits in
+#: memory (low_pass at 1e12 asked for a 64 TB kernel).
+MAX_PIXEL_LEVEL = 1000.0
+
 
 def numeric_level(name: str, low: float = 0.0, high: float = math.inf, allow_inf: bool = False,
                   unit: str = "") -> Callable[[object], float]:
-    """A parser for a numeric level in ``[low, high]`` (numeric strings such as ``"0.3"``/``"inf"`` too)."""
+    """A parser for a numeric level in ``[low, high]`` (numeric strings such as ``"0.3"``/``"inf"`` too).
+
+    ``allow_inf``: ``+inf`` is accepted as well, whatever ``high`` is.
+    """
 
     def parse(level: object) -> float:
         if isinstance(level, bool):
@@ -104,7 +112,9 @@ def numeric_level(name: str, low: float = 0.0, high: float = math.inf, allow_inf
         except (TypeError, ValueError):
             raise InputError(f"level={level!r} for {name}: expected a number{unit} "
                              f"in [{low}, {high}]") from None
-        if math.isnan(value) or (math.isinf(value) and not allow_inf) or not low <= value <= high:
+        if allow_inf and value == math.inf:
+            return value
+        if math.isnan(value) or not low <= value <= high:
             raise InputError(f"level={level!r} for {name}: expected a number{unit} in [{low}, {high}]")
         return value
 

@@ -51,6 +51,7 @@ from torch.nn import functional as F
 from gaplens.core.errors import InputError
 from gaplens.robustness import colour
 from gaplens.robustness.base import (
+    MAX_PIXEL_LEVEL,
     Distortion,
     ImageRandom,
     check_images,
@@ -317,7 +318,7 @@ def _make(name: str, coherence: float) -> Distortion:
         description=f"Eidolon partially coherent disarray (Koenderink et al. 2017), coherence {coherence}, "
                     f"grain {EIDOLON_GRAIN:g}, reach L pixels",
         apply=apply,
-        parse=numeric_level(name, 0.0, unit=" (reach in pixels)"),
+        parse=numeric_level(name, 0.0, MAX_PIXEL_LEVEL, unit=" (reach in pixels)"),
         clean_level=0,
         reference=_reference,
         level_label="reach (pixels)",

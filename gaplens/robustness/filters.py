@@ -13,7 +13,7 @@ import torch
 
 from gaplens.core.errors import InputError
 from gaplens.core.smoothing import gaussian_blur
-from gaplens.robustness.base import Distortion, numeric_level
+from gaplens.robustness.base import MAX_PIXEL_LEVEL, Distortion, numeric_level
 from gaplens.robustness.colour import greyscale, to_rgb
 
 __all__ = ["GREY_MEAN", "low_pass", "high_pass"]
@@ -61,7 +61,7 @@ LOW_PASS = Distortion(
     levels=(0, 1, 3, 5, 7, 10, 15, 40),
     description="greyscale, Gaussian blur of std L pixels (constant padding at the mean grey), clipped",
     apply=_low,
-    parse=numeric_level("low_pass", 0.0, unit=" (std in pixels)"),
+    parse=numeric_level("low_pass", 0.0, MAX_PIXEL_LEVEL, unit=" (std in pixels)"),
     clean_level=0,
     reference=lambda images, **_: to_rgb(greyscale(images)),
     level_label="filter standard deviation (pixels)",
@@ -73,7 +73,7 @@ HIGH_PASS = Distortion(
     levels=(math.inf, 3, 1.5, 1, 0.7, 0.55, 0.45, 0.4),
     description="greyscale, x - Gaussian blur of std L pixels, shifted to the mean grey, clipped (inf: unfiltered)",
     apply=_high,
-    parse=numeric_level("high_pass", 1e-6, allow_inf=True, unit=" (std in pixels, or inf)"),
+    parse=numeric_level("high_pass", 1e-6, MAX_PIXEL_LEVEL, allow_inf=True, unit=" (std in pixels, or inf)"),
     clean_level=math.inf,
     reference=lambda images, **_: to_rgb(greyscale(images)),
     level_label="filter standard deviation (pixels)",

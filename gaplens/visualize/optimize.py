@@ -118,10 +118,27 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _positive_int(value: object, name: str) -> int:
+#: The most optimizer steps one call may take (a bound, so a typo such as 10**9 is refused, not
+#: run for days), and the largest image side (pixels) optimized or dreamed.
+MAX_STEPS = 100_000
+MAX_SIDE = 4096
+#: Without ``progress=``, a progress bar is shown (on a terminal) from this many steps on.
+_PROGRESS_STEPS = 1000
+
+
+def _positive_int(value: object, name: str, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{name}={value!r}; expected a positive integer")
+    if high is not None and value > high:
+        raise InputError(f"{name}={value}; expected at most {high}")
     return value
+
+
+def _bar_disabled(progress: bool | None, steps: int) -> bool | None:
+    """tqdm's ``disable``: ``progress`` if given, else a bar (on a terminal only) for long runs."""
+    if progress is None:
+        return None if steps >= _PROGRESS_STEPS else True
+    return not progress
 
 
 def _positive_float(value: object, name: str, allow_zero: bool = False) -> float:
@@ -135,7 +152,10 @@ def _image_size(model: nn.Module, size: int | Sequence[int] | None) -> tuple[int
     if size is None:
         size = getattr(model, "input_size", None) or DEFAULT_SIZE
     checked = _check_size(tuple(size) if isinstance(size, list) else size, "size")
-    return (checked, checked) if isinstance(checked, int) else checked
+    hw = (checked, checked) if isinstance(checked, int) else checked
+    if max(hw) > MAX_SIDE:
+        raise InputError(f"size={size!r}; expected sides of at most {MAX_SIDE} pixels")
+    return hw
 
 
 def _class_names(model: nn.Module, k: int) -> list[str]:
@@ -225,7 +245,7 @@ def optimize(
     decorrelate: bool = True,
     param_options: dict | None = None,
     labels: Sequence[str] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     method: str = "optimize",
 ) -> VisResult:
     """Optimize ``batch`` images to maximize ``objective`` (per image), with Adam.
@@ -237,10 +257,10 @@ def optimize(
         param: ``"fourier"`` (1/f-scaled spectrum, Lucid's default), ``"pixel"``, or a ready
             :class:`~gaplens.visualize.param.ImageParam` (then ``size``/``batch``/``start`` are
             taken from it).
-        size: ``H = W`` or ``(H, W)``; default the model's ``input_size``, else 128.
+        size: ``H = W`` or ``(H, W)``, sides at most 4096; default the model's ``input_size``, else 128.
         batch: number of images; default: one per target the objective lists
             (``class_logit([0, 1, 2])`` -> 3), else 1.
-        steps: optimizer steps; lr: Adam's learning rate.
+        steps: optimizer steps, at most :data:`MAX_STEPS` (100000); lr: Adam's learning rate.
         transforms: ``"standard"`` (Lucid's list), ``None``/``"none"``, or a list of transforms
             ``t(images, generator) -> images``.
         seed: seeds the initial parameters and the transforms (local generators only).
@@ -248,7 +268,7 @@ def optimize(
         decorrelate: optimize decorrelated colour components (see ``param.py``).
         param_options: extra options of the parameterization (``sd``, ``decay_power``).
         labels: one label per image for figures and records.
-        progress: show a tqdm bar over steps.
+        progress: show a tqdm bar over steps; ``None`` (default): on a terminal, from 1000 steps on.
 
     Returns:
         A :class:`VisResult`; ``images`` ``(B, 3, H, W)`` on the model's device.
@@ -259,7 +279,7 @@ def optimize(
             a 2-D layer for ``channel``/``neuron``, ...) - raised at the first forward pass.
     """
     objective = _as_objective(objective)
-    steps = _positive_int(steps, "steps")
+    steps = _positive_int(steps, "steps", MAX_STEPS)
     lr = _positive_float(lr, "lr")
     device, dtype = model_device(model), _model_dtype(model)
     if isinstance(param, ImageParam):
@@ -287,7 +307,7 @@ def optimize(
     from tqdm.auto import tqdm
 
     with frozen(model, no_grad=False), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
-        for step in tqdm(range(steps), desc="visualize", disable=not progress, unit="step"):
+        for step in tqdm(range(steps), desc=method, disable=_bar_disabled(progress, steps), unit="step"):
             cap.clear()
             optimizer.zero_grad()
             images = parameterization()
@@ -362,7 +382,7 @@ def class_model(
     batch_size: int = 16,
     k: int = 3,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> ClassModelResult:
     """Class models (Simonyan et al. 2013): ``argmax_I S_c(I) - l2 * ||I - m||^2`` for each class ``c``.
 
@@ -520,15 +540,25 @@ def _prepare_photo(image: Tensor, size: int | Sequence[int] | None, octaves: int
     batch = (image if image.ndim == 4 else image.unsqueeze(0)).float()
     height, width = batch.shape[-2:]
     if size is not None:
-        target = _check_size(tuple(size) if isinstance(size, list) else size, "size")
-        target = (target, target) if isinstance(target, int) else target
+        target = _image_size(None, size)
         if target != (height, width):
             batch = F.interpolate(batch, size=target, mode="bilinear", align_corners=False, antialias=True)
         height, width = target
+    if max(height, width) > MAX_SIDE:
+        raise InputError(f"image is {height}x{width}; deepdream works on sides of at most {MAX_SIDE} pixels: "
+                         "pass size= to resize it")
     smallest = min(height, width) / octave_scale ** (octaves - 1)
     if smallest < MIN_OCTAVE_SIZE:
         factor = MIN_OCTAVE_SIZE / smallest
         target = (math.ceil(height * factor), math.ceil(width * factor))
+        if max(target) > MAX_SIDE:
+            fit = 1 + int(math.log(min(height, width) / MIN_OCTAVE_SIZE) / math.log(octave_scale)) \
+                if octave_scale > 1 and min(height, width) >= MIN_OCTAVE_SIZE else 1
+            raise InputError(
+                f"octaves={octaves}: at octave_scale {octave_scale:g} the smallest octave of a {height}x{width} "
+                f"image would be {smallest:.2g} px (at least {MIN_OCTAVE_SIZE} px needed), and enlarging the "
+                f"image to {target[0]}x{target[1]} exceeds {MAX_SIDE} px; use at most {fit} octaves"
+            )
         warnings.warn(
             f"deepdream: a {height}x{width} image is too small for {octaves} octaves at scale {octave_scale:g} (the "
             f"smallest octave would be {smallest:.0f} px, under {MIN_OCTAVE_SIZE} px); resized to "
@@ -551,7 +581,7 @@ def deepdream(
     *,
     size: int | Sequence[int] | None = None,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> DreamResult:
     """DeepDream (Mordvintsev et al. 2015): amplify what ``layer`` sees in a photograph.
 
@@ -582,6 +612,9 @@ def deepdream(
     objective = layer_l2(layer) if isinstance(layer, str) else _as_objective(layer)
     octaves = _positive_int(octaves, "octaves")
     steps_per_octave = _positive_int(steps_per_octave, "steps_per_octave")
+    if octaves * steps_per_octave > MAX_STEPS:
+        raise InputError(f"octaves={octaves} x steps_per_octave={steps_per_octave} = {octaves * steps_per_octave} "
+                         f"steps; expected at most {MAX_STEPS}")
     octave_scale = _positive_float(octave_scale, "octave_scale")
     if octave_scale < 1:
         raise InputError(f"octave_scale={octave_scale}; expected >= 1 (each octave this much larger than the last)")
@@ -602,7 +635,8 @@ def deepdream(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=octaves * steps_per_octave, desc="deepdream", disable=not progress, unit="step")
+    bar = tqdm(total=octaves * steps_per_octave, desc="deepdream",
+               disable=_bar_disabled(progress, octaves * steps_per_octave), unit="step")
     with frozen(model, no_grad=False), capture(model, objective.layers, keep_graph=True) as cap, torch.enable_grad():
         for hw in sizes:
             base = photo if hw == (height, width) else F.interpolate(photo, size=hw, mode="bilinear",

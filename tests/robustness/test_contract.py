@@ -136,3 +136,10 @@ def test_levels_given_as_text_are_parsed(images):
     torch.testing.assert_close(distort(images, "contrast", "0.3"), distort(images, "contrast", 0.3))
     assert torch.equal(distort(images, "high_pass", "inf"), clean(images, "high_pass"))
     assert torch.equal(distort(images, "rotation", "-90"), distort(images, "rotation", 270))
+
+
+@pytest.mark.parametrize("name", ["low_pass", "high_pass", "eidolon_I", "eidolon_II", "eidolon_III"])
+def test_pixel_levels_are_bounded_before_any_work(name, images):
+    with pytest.raises(InputError, match=rf"^level=1000000000000\.0 for {name}: expected a number .* 1000\.0\]$"):
+        distort(images, name, 1e12)
+    assert distort(images, name, 1000).shape == images.shape

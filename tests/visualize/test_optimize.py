@@ -159,3 +159,27 @@ def test_cuda_model_gets_cuda_images(tiny_resnet):
     dream = deepdream(model, torch.rand(3, 64, 64), "layer1", octaves=2, steps_per_octave=2)
     assert dream.images.device.type == "cpu"  # back on the photograph's device
     assert_same_state(before, model_state(model))
+
+
+def test_sizes_steps_and_octaves_are_bounded_before_any_work(tiny_resnet):
+    photo = torch.rand(3, 64, 64)
+    cases = [
+        (lambda: deepdream(tiny_resnet, photo, "layer1", octaves=50),
+         r"^octaves=50: at octave_scale 1.4 the smallest octave .* use at most 3 octaves$"),
+        (lambda: deepdream(tiny_resnet, photo, "layer1", size=100000), r"^size=100000; expected sides of at most 4096"),
+        (lambda: deepdream(tiny_resnet, photo, "layer1", steps_per_octave=10**6), r"steps; expected at most 100000$"),
+        (lambda: class_model(tiny_resnet, steps=10**9), r"^steps=1000000000; expected at most 100000$"),
+        (lambda: class_model(tiny_resnet, size=(8, 5000), steps=1), r"^size=\(8, 5000\); expected sides of at most"),
+        (lambda: optimize(tiny_resnet, obj.channel("layer1", 0), steps=100001), r"^steps=100001; expected at most"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InputError, match=message):
+            call()
+
+
+def test_long_optimizations_show_a_bar_on_a_terminal_by_default():
+    from gaplens.visualize.optimize import _bar_disabled
+
+    assert _bar_disabled(None, 10) is True  # short: no bar
+    assert _bar_disabled(None, 5000) is None  # long: tqdm shows it when stderr is a terminal
+    assert _bar_disabled(True, 10) is False and _bar_disabled(False, 5000) is True
