@@ -4,6 +4,13 @@ Target (issue 8): gaplens within 1.1x of a plain PyTorch evaluation loop over a 
 (``TensorDataset``, same batch size, ``torch.no_grad``, eval mode), i.e. no overhead from gaplens,
 and its peak memory. Both keep per-example correctness; their counts are checked to be equal.
 
+Modes: ``plain`` (that loop), ``gaplens`` (one direct ``gaplens.shift.evaluate`` call) and
+``study`` (the :class:`gaplens.studies.ShiftEvaluate` study run by the study runner into a new
+run folder, no report: the runner's overhead over direct calls). The study mode pays for
+everything a user's run does besides evaluating: the digests of the weights and of the two sets,
+one store transaction and two saved arrays per model, and its analysis unit (the fit with its
+bootstrap, the hard-example check, per-class drops and three figures).
+
 Each mode runs in a fresh process (so peak memories do not mix): data generation and model
 construction first, then ``--repeats`` timed evaluations (the fastest is reported). Peak memory is
 the largest resident set size sampled every 2 ms during the evaluations, minus the resident set
@@ -29,7 +36,7 @@ import time
 
 import torch
 
-MODES = ("plain", "gaplens", "gaplens+store")
+MODES = ("plain", "gaplens", "study")
 #: 8 zoo models of differing capacity: (architecture, kwargs).
 MODELS = [
     ("vgg", {"widths": (8, 16), "convs_per_stage": (1, 1)}),
@@ -94,7 +101,8 @@ def child(args: argparse.Namespace) -> None:
 
     from gaplens.data.synthetic import generate
     from gaplens.shift import evaluate
-    from gaplens.store import RunStore
+    from gaplens.studies import ShiftEvaluate, run_study
+    from gaplens.studies.models import ModelRef
     from gaplens.zoo import build
 
     torch.set_num_threads(args.threads)
@@ -114,13 +122,15 @@ def child(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             if args.mode == "plain":
                 counts = plain_loop(models, sets, args.batch_size)
-            else:
-                with tempfile.TemporaryDirectory() as folder:
-                    store = RunStore(folder) if args.mode == "gaplens+store" else None
-                    result = evaluate(models, sets["original"], sets["new"], batch_size=args.batch_size, store=store)
-                    if store is not None:
-                        store.close()
+            elif args.mode == "gaplens":
+                result = evaluate(models, sets["original"], sets["new"], batch_size=args.batch_size)
                 counts = {(r["model"], r["set"]): r["correct"] for r in result.records}
+            else:  # new refs and a new folder each time: digests are taken and every unit runs
+                refs = [ModelRef(name, model=model, device="cpu") for name, model in models.items()]
+                study = ShiftEvaluate(refs, sets["original"], sets["new"], batch_size=args.batch_size)
+                with tempfile.TemporaryDirectory() as folder:
+                    done = run_study(study, folder, progress=False, report=False)
+                counts = {(r["model"], r["set"]): r["correct"] for r in done.records if r.get("kind") == "eval"}
             times.append(time.perf_counter() - start)
     peak_total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"mode": args.mode, "seconds": min(times), "all_seconds": times,

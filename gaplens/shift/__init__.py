@@ -1,15 +1,17 @@
 """New test sets (Recht et al. 2019): accuracy on an original vs. a new test set.
 
-Evaluate models on both sets (resumable, per-example correctness kept), or read published
-numbers; exact intervals; the linear fit of new against original accuracy (linear, probit or
-logit scale, slope interval by bootstrap over models); the hard-examples check; per-class drops::
+Evaluate models on both sets (per-example correctness kept), or read published numbers; exact
+intervals; the linear fit of new against original accuracy (linear, probit or logit scale, slope
+interval by bootstrap over models); the hard-examples check; per-class drops::
 
     from gaplens import shift
-    ev = shift.evaluate({"small": m1, "large": m2}, original_set, new_set, store=store)
+    ev = shift.evaluate({"small": m1, "large": m2}, original_set, new_set)
     result = shift.analyze(ev.table(), scale="probit")
     fig = shift.shift_scatter_figure(result.records, result.fit)
     hard = shift.hard_example_check(ev, threshold=[1.0, 0.5])
     classes = shift.per_class_drop(ev)
+
+A resumable run folder with a report is the study's work (:class:`gaplens.studies.ShiftEvaluate`).
 """
 
 from gaplens.shift.analyze import REQUIRED_COLUMNS, AnalysisResult, analyze, read_table

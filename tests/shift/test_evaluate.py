@@ -1,30 +1,17 @@
-"""shift.evaluate: counts against a brute-force loop, and resumption after a crash."""
+"""shift.evaluate: counts against a brute-force loop, factories, bad arguments.
+
+Resuming a killed evaluation is the study's: ``tests/studies/test_shift_study.py``.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from helpers import assert_same_state, model_state
-from torch import nn
 
 from gaplens.core.errors import InputError
 from gaplens.shift import analyze, evaluate, per_class_drop
-from gaplens.store import RunStore
 from gaplens.zoo import build
-
-
-class Counting(nn.Module):
-    """Counts forward calls; raises on the first call when ``crash`` is set (a killed run)."""
-
-    def __init__(self, net: nn.Module, crash: bool = False) -> None:
-        super().__init__()
-        self.net, self.crash, self.calls = net, crash, 0
-
-    def forward(self, x):
-        self.calls += 1
-        if self.crash:
-            raise RuntimeError("simulated crash")
-        return self.net(x)
 
 
 class PlainDataset(torch.utils.data.Dataset):
@@ -85,56 +72,25 @@ def test_counts_match_a_brute_force_loop(sets, tiny_resnet):
     assert resnet_new == int(result.correct["resnet", "new"].sum())
 
 
-def test_resumes_after_a_crash_with_identical_records(sets, tmp_path):
+def test_models_given_as_factories_give_the_same_results(sets):
     original, new = sets
-    nets = _nets(3)
-    reference = evaluate(nets, original, new, batch_size=8)
+    nets = _nets(2)
+    built = []
 
-    first = {"net0": Counting(nets["net0"]), "net1": Counting(nets["net1"], crash=True), "net2": nets["net2"]}
-    with RunStore(tmp_path / "run") as store, pytest.raises(RuntimeError, match="simulated crash"):
-        evaluate(first, original, new, batch_size=8, store=store)
-    with RunStore(tmp_path / "run") as store:
-        assert store.is_done("shift", "model=net0") and not store.is_done("shift", "model=net1")
-        again = {"net0": Counting(nets["net0"]), "net1": Counting(nets["net1"]), "net2": Counting(nets["net2"])}
-        resumed = evaluate(again, original, new, batch_size=8, store=store)
-        assert again["net0"].calls == 0 and again["net1"].calls > 0 and again["net2"].calls > 0
-        assert resumed.resumed == ["net0"]
-        stored = [{k: v for k, v in r.items() if k not in ("study", "unit")} for r in store.records("shift")]
-    assert resumed.records == reference.records
-    assert stored == reference.records
-    for key, value in reference.correct.items():
-        assert torch.equal(resumed.correct[key], value)
-        assert torch.equal(resumed.predictions[key], reference.predictions[key])
+    def factory(name):
+        def make():
+            built.append(name)
+            return nets[name]
+        return make
 
-    # a finished run: nothing is evaluated, factories are not even called
-    def never():
-        raise AssertionError("a finished model was built again")
-
-    with RunStore(tmp_path / "run") as store:
-        done = evaluate({name: never for name in nets}, original, new, batch_size=8, store=store)
-    assert done.records == reference.records and done.resumed == list(nets)
-    assert all(torch.equal(done.correct[k], v) for k, v in reference.correct.items())
-
-
-def test_missing_or_stale_saved_results_are_recomputed(sets, tmp_path):
-    original, new = sets
-    nets = _nets(1)
-    with RunStore(tmp_path / "run") as store:
-        evaluate(nets, original, new, store=store)
-        for path in store.maps_dir.glob("shift-*_net0-*.npz"):
-            path.unlink()
-        with pytest.warns(UserWarning, match="evaluating it again"):
-            again = evaluate({"net0": Counting(nets["net0"])}, original, new, store=store)
-        assert again.resumed == [] and len(list(store.maps_dir.glob("shift-*_net0-*.npz"))) == 1
-        relabelled = (new[0], (new[1] + 1) % 4)  # the new set changed since the first run
-        with pytest.warns(UserWarning, match="do not match"):
-            changed = evaluate(nets, original, relabelled, store=store)
-        assert torch.equal(changed.labels["new"], relabelled[1])
-        assert len(store.records("shift")) == 2  # the unit was replaced, not duplicated
-        # a second pair of sets in the same run: its own study, the first is left alone
-        other = evaluate(nets, original, relabelled, store=store, study="shift/other")
-        assert other.resumed == [] and len(store.records("shift/other")) == 2
-        assert evaluate(nets, original, relabelled, store=store).resumed == ["net0"]
+    direct = evaluate(nets, original, new, batch_size=8)
+    made = evaluate({name: factory(name) for name in nets}, original, new, batch_size=8)
+    assert built == list(nets) and made.records == direct.records
+    assert all(torch.equal(made.correct[k], v) for k, v in direct.correct.items())
+    with pytest.raises(InputError, match="factory returned int"):
+        evaluate({"bad": lambda: 3}, original, new)
+    with pytest.raises(InputError, match="nn.Module or a factory"):
+        evaluate({"bad": 3}, original, new)
 
 
 def test_bad_arguments(sets):
