@@ -13,8 +13,8 @@ or ``run_study(Explain(...), "runs/x")`` for one study. For each study the runne
    fingerprints of the units it depends on;
 2. deletes the units of the same scopes that this plan no longer contains (a run asked for
    other methods, models or distortions: the old ones would otherwise mix into the report);
-3. skips each unit already committed with the same fingerprint, runs the others (``fresh=True``:
-   all of them) and commits each one's records, arrays and figures in one transaction, the old
+3. skips each unit already committed with the same fingerprint whose files are all still there,
+   runs the others (``fresh=True``: all of them) and commits each one's records, arrays and figures in one transaction, the old
    records of a changed unit replaced in that same transaction;
 4. marks the run ``ok`` when every study finished and ``failed`` when anything raised (also on
    Ctrl-C), so ``gaplens report`` shows what happened.
@@ -190,9 +190,10 @@ class Runner:
         if stale:
             store.delete_units(study.name, stale)
             result.pruned = stale
+        missing = {a["unit"] for a in store.artifacts(study.name) if not (ctx.run_dir / a["path"]).is_file()}
         todo = []
         for unit, fp in planned:
-            if not self.fresh and store.is_done(study.name, unit.key, fp):
+            if not self.fresh and unit.key not in missing and store.is_done(study.name, unit.key, fp):
                 result.skipped.append(unit.key)
             else:
                 todo.append((unit, fp))

@@ -196,3 +196,11 @@ def test_a_model_name_cannot_leave_the_run_folder(tmp_path, name):
     with pytest.raises(InputError, match="model name"):
         Train(name, "synthetic:n=8")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_unit_whose_files_were_deleted_is_recomputed(tmp_path):
+    run_study(Squares(ks=(2, 3)), tmp_path, progress=False, report=False)
+    next((tmp_path / "maps").glob("*k_2*.npy")).unlink()
+    again = Squares(ks=(2, 3))
+    run_study(again, tmp_path, progress=False, report=False)
+    assert again.calls == ["k=2"]
