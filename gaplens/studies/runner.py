@@ -14,8 +14,9 @@ or ``run_study(Explain(...), "runs/x")`` for one study. For each study the runne
 2. deletes the units of the same scopes that this plan no longer contains (a run asked for
    other methods, models or distortions: the old ones would otherwise mix into the report);
 3. skips each unit already committed with the same fingerprint whose files are all still there,
-   runs the others (``fresh=True``: all of them) and commits each one's records, arrays and figures in one transaction, the old
-   records of a changed unit replaced in that same transaction;
+   runs the others (``fresh=True``: all of them) and commits each one's records, arrays and
+   figures in one transaction, the old records of a changed unit replaced in that same
+   transaction;
 4. marks the run ``ok`` when every study finished and ``failed`` when anything raised (also on
    Ctrl-C), so ``gaplens report`` shows what happened.
 
