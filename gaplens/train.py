@@ -10,6 +10,7 @@ permutation of the labels (the data randomization test of Adebayo et al. 2018);
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -109,6 +110,14 @@ def fit(
     """
     if epochs < 1:
         raise InputError(f"epochs={epochs}; expected >= 1")
+    # NaN compares False with everything, so each test is written to fail on it.
+    for name, value, ok, expected in (
+        ("lr", lr, lambda v: 0 < v < math.inf, "a finite number > 0"),
+        ("weight_decay", weight_decay, lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+        ("momentum", momentum, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+            raise InputError(f"{name}={value!r}; expected {expected}")
     if batch_size < 1:
         raise InputError(f"batch_size={batch_size}; expected >= 1")
     if schedule not in ("cosine", "constant"):

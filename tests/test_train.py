@@ -117,3 +117,13 @@ def test_bad_arguments():
         fit(net, train, epochs=1, resume=True, progress=False)
     with pytest.raises(InputError, match="shape"):
         fit(net, (torch.rand(4, 1, 8, 8), torch.zeros(4)), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("lr", -1), ("lr", float("nan")), ("lr", float("inf")), ("lr", 0),
+    ("weight_decay", float("nan")), ("momentum", 1.5),
+])
+def test_non_finite_or_out_of_range_rates_are_refused(option, value):
+    net = build("vgg", 2, widths=(4,), convs_per_stage=(1,))
+    with pytest.raises(InputError, match=rf"^{option}={value!r}; expected"):
+        fit(net, generate(8, classes=2, size=16, seed=1), epochs=1, progress=False, **{option: value})

@@ -25,6 +25,7 @@ import copy
 import csv
 import hashlib
 import io
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -238,8 +239,11 @@ def train_decoder(
                              ("checkpoint_every", checkpoint_every, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InputError(f"{name}={value!r}; expected an int >= {low}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise InputError(f"lr={lr!r}; expected a positive number")
+    for name, value, positive in (("lr", lr, True), ("lr_decay", lr_decay, False),
+                                  ("style_weight", style_weight, False)):
+        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not finite or value < 0 or (positive and value == 0):
+            raise InputError(f"{name}={value!r}; expected a finite number {'> 0' if positive else '>= 0'}")
     if resume and checkpoint_dir is None:
         raise InputError("resume=True needs checkpoint_dir= (where the interrupted run saved its state)")
     if not callable(getattr(encoder, "features", None)):

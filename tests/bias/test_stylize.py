@@ -153,3 +153,12 @@ def test_stylize_synthetic_retextures_each_object_and_keeps_everything_else():
     torch.testing.assert_close(stylize_synthetic(picked).images, twin.images[[5, 6, 7, 50, 3]], rtol=0, atol=0)
     with pytest.raises(InputError, match="cue-conflict"):
         stylize_synthetic(generate(4, classes=4, size=16, conflict=True))
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("style_weight", float("nan")), ("style_weight", float("inf")), ("style_weight", -1.0),
+    ("lr", float("nan")), ("lr", 0.0), ("lr_decay", float("inf")),
+])
+def test_decoder_training_refuses_non_finite_weights_and_rates(data, option, value):
+    with pytest.raises(InputError, match=rf"^{option}={value!r}; expected a finite number"):
+        train_decoder(random_encoder(TINY), data.images, data.images, 1, **{option: value})
