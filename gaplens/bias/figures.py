@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from gaplens.bias.shape_bias import ShapeBiasResult
 from gaplens.core.errors import InputError
+from gaplens.core.text import plain
 
 __all__ = ["REFERENCE_SHAPE_BIAS", "shape_bias_figure"]
 
@@ -87,12 +88,12 @@ def shape_bias_figure(
         overall = 1.0 - result.shape_bias
         label = f"{_short(name)} (shape bias {result.shape_bias:.2f})"
         ax.scatter(texture_frac, y, marker=_MARKERS[i % len(_MARKERS)], s=46, color=colours[i], alpha=0.85,
-                   edgecolors="0.3", linewidths=0.5, label=label, zorder=3)
+                   edgecolors="0.3", linewidths=0.5, label=plain(label), zorder=3)
         if math.isfinite(overall):
             ax.axvline(overall, color=colours[i], linewidth=1.6, zorder=2)
     for j, (name, value) in enumerate(refs.items()):
         ax.axvline(1.0 - float(value), color="0.3", linestyle=_REFERENCE_STYLES[j % len(_REFERENCE_STYLES)],
-                   linewidth=1.2, zorder=1, label=f"published: {name} ({float(value):.2f})")
+                   linewidth=1.2, zorder=1, label=plain(f"published: {name} ({float(value):.2f})"))
 
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(rows - 0.5, -0.5)

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from gaplens.core.errors import InputError
 from gaplens.core.files import atomic_write
+from gaplens.core.text import plain
 
 __all__ = [
     "save_figure", "confusion_matrix_figure", "training_curves_figure", "accuracy_figure",
@@ -165,9 +166,9 @@ def accuracy_figure(rows: Sequence[dict], title: str = "Accuracy (95% CI)") -> F
         acc = np.array([table[(model, s)]["accuracy"] if (model, s) in table else np.nan for s in sets])
         low = np.array([table[(model, s)]["ci_low"] if (model, s) in table else np.nan for s in sets])
         high = np.array([table[(model, s)]["ci_high"] if (model, s) in table else np.nan for s in sets])
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, acc, width, label=_short(model),
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, acc, width, label=plain(_short(model)),
                yerr=np.vstack([acc - low, high - acc]), capsize=3)
-    ax.set_xticks(x, [_short(s) for s in sets])
+    ax.set_xticks(x, [_short(s) for s in sets], parse_math=False)
     ax.set(ylabel="top-1 accuracy", ylim=(0, 1.05), xlabel="test set")
     ax.set_title(title, parse_math=False)
     ax.legend(fontsize="small", loc="upper right")

@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from gaplens.core.errors import InputError
+from gaplens.core.text import plain
 from gaplens.robustness.base import DISTORTIONS, check_images, distort, select_distortions
 from gaplens.robustness.spectral import mean_amplitude_spectrum
 
@@ -73,11 +74,12 @@ def accuracy_vs_level_figure(records: Sequence[Mapping], title: str = "Accuracy 
             acc = np.array([float(r["accuracy"]) for r in mine])
             err = np.vstack([acc - np.array([float(r["ci_low"]) for r in mine]),
                              np.array([float(r["ci_high"]) for r in mine]) - acc])
-            ax.errorbar(x, acc, yerr=err, marker="o", markersize=3.5, capsize=2, color=colour, label=_short(model))
+            ax.errorbar(x, acc, yerr=err, marker="o", markersize=3.5, capsize=2, color=colour,
+                        label=plain(_short(model)))
         for chance in sorted({float(r["chance"]) for r in rows}):
             ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
         ax.set_xticks(ticks, [level_label(positions[t]) for t in ticks], rotation=45 if len(ticks) > 4 else 0,
-                      fontsize=7)
+                      fontsize=7, parse_math=False)
         label = DISTORTIONS[name].level_label if name in DISTORTIONS else "level"
         ax.set_xlabel(label, fontsize=8, parse_math=False)
         ax.set_ylabel("accuracy", fontsize=8)

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from torch.nn import functional as F
 
 from gaplens.core.errors import InputError
+from gaplens.core.text import plain
 from gaplens.explain.render import BLEND_CMAP, DIVERGING_CMAP, render
 from gaplens.sanity.result import SanityResult
 
@@ -89,7 +90,7 @@ def similarity_figure(result: SanityResult, metrics: Sequence[str] | None = None
             stds = np.array([table[(m, metric, 1)]["std"] for m in result.methods])
             ax.bar(x, means, yerr=stds, color=colors, capsize=3)
             ax.set_xticks(x, [_short(m) for m in result.methods], rotation=60, ha="right",
-                          rotation_mode="anchor", fontsize=7)
+                          rotation_mode="anchor", fontsize=7, parse_math=False)
             ax.set_xlabel("method")
             lows.append(float((means - stds).min()))
         else:
@@ -97,7 +98,7 @@ def similarity_figure(result: SanityResult, metrics: Sequence[str] | None = None
                 rows = [table[(method, metric, k)] for k in steps]
                 mean = np.array([r["mean"] for r in rows])
                 std = np.array([r["std"] for r in rows])
-                (line,) = ax.plot(steps, mean, marker="o", markersize=3, color=color, label=method)
+                (line,) = ax.plot(steps, mean, marker="o", markersize=3, color=color, label=plain(method))
                 ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
                 lows.append(float((mean - std).min()))
                 if ax is axes[0]:
@@ -106,7 +107,7 @@ def similarity_figure(result: SanityResult, metrics: Sequence[str] | None = None
             every = max(1, int(np.ceil(len(steps) / _MAX_TICKS)))
             ticks = steps[::every]
             ax.set_xticks(ticks, [_short(names[k] if k < len(names) else str(k)) for k in ticks], rotation=70,
-                          ha="right", rotation_mode="anchor", fontsize=7)
+                          ha="right", rotation_mode="anchor", fontsize=7, parse_math=False)
             ax.set_xlabel("blocks randomized, cumulative from the logits" if result.mode == "cascading"
                           else "block randomized alone")
         if metric == verdict_metric:

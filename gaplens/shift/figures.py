@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gaplens.core.errors import InputError
+from gaplens.core.text import plain
 from gaplens.shift.fit import Fit
 
 __all__ = ["shift_scatter_figure", "per_class_drop_figure", "hard_example_figure"]
@@ -130,7 +131,7 @@ def per_class_drop_figure(
         high = np.array([float(by_class[classes[i]]["drop_ci_high"]) - mean[i] for i in order])
         xerr = np.vstack([low, high])
     label = "mean over models" if len(models) > 1 else f"{_short(models[0])} (95% interval)"
-    ax.barh(pos, mean[order], xerr=xerr, color="tab:orange", alpha=0.7, capsize=2, label=label)
+    ax.barh(pos, mean[order], xerr=xerr, color="tab:orange", alpha=0.7, capsize=2, label=plain(label))
     if len(models) > 1:
         for j in range(len(models)):
             ax.plot(drops[j, order], pos, "o", markersize=3, color="0.2", alpha=0.6,
