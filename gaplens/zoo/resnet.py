@@ -14,6 +14,7 @@ from torch import nn
 
 from gaplens.core.architectures import ARCHITECTURES
 from gaplens.core.errors import InputError
+from gaplens.zoo.limits import check_stages
 
 
 class BasicBlock(nn.Module):
@@ -44,8 +45,9 @@ class ResNet(nn.Module):
 
     Args:
         num_classes: number of logits.
-        widths: channels of each stage.
-        blocks: residual blocks per stage.
+        widths: channels of each stage (each at most :data:`~gaplens.zoo.limits.MAX_WIDTH`).
+        blocks: residual blocks per stage (each at most :data:`~gaplens.zoo.limits.MAX_BLOCKS`,
+            :data:`~gaplens.zoo.limits.MAX_TOTAL_BLOCKS` in all; at most :data:`~gaplens.zoo.limits.MAX_STAGES` stages).
 
     Input ``(N, 3, H, W)``; output ``(N, num_classes)``.
     """
@@ -57,6 +59,7 @@ class ResNet(nn.Module):
             raise InputError(f"num_classes={num_classes}; expected >= 1")
         if len(widths) != len(blocks) or not widths:
             raise InputError(f"widths={list(widths)} and blocks={list(blocks)} must be equally long")
+        check_stages(widths, "blocks", blocks)
         self.num_classes = num_classes
         # a stride-2 stem, as in torchvision's ResNet: full-resolution stages cost 4x on a CPU
         self.conv1 = nn.Conv2d(3, widths[0], 3, 2, 1, bias=False)

@@ -12,6 +12,7 @@ from torch import nn
 
 from gaplens.core.architectures import ARCHITECTURES
 from gaplens.core.errors import InputError
+from gaplens.zoo.limits import check_stages
 
 
 class VGG(nn.Module):
@@ -19,8 +20,11 @@ class VGG(nn.Module):
 
     Args:
         num_classes: number of logits.
-        widths: channels of each stage (each stage ends with a 2x2 max-pool).
-        convs_per_stage: 3x3 convolutions in each stage.
+        widths: channels of each stage (each stage ends with a 2x2 max-pool; each at most
+            :data:`~gaplens.zoo.limits.MAX_WIDTH`).
+        convs_per_stage: 3x3 convolutions in each stage (each at most
+            :data:`~gaplens.zoo.limits.MAX_BLOCKS`, :data:`~gaplens.zoo.limits.MAX_TOTAL_BLOCKS` in all;
+            at most :data:`~gaplens.zoo.limits.MAX_STAGES` stages).
         batch_norm: insert BatchNorm after each convolution (default: without it, plain VGG
             trains too slowly on the shape-only synthetic data to reach 90% within the 2-minute
             CPU budget; ``batch_norm=False`` gives the original VGG).
@@ -40,6 +44,7 @@ class VGG(nn.Module):
             raise InputError(f"num_classes={num_classes}; expected >= 1")
         if len(widths) != len(convs_per_stage) or not widths:
             raise InputError(f"widths={list(widths)} and convs_per_stage={list(convs_per_stage)} must be equally long")
+        check_stages(widths, "convs_per_stage", convs_per_stage)
         self.num_classes = num_classes
         layers: list[nn.Module] = []
         channels = 3
