@@ -44,3 +44,34 @@ class LayerNotFoundError(GaplensError, LookupError):
 
 class StoreError(GaplensError, RuntimeError):
     """The run folder or its database cannot be used."""
+
+
+class UntrustedCodeError(SpecError, UnsafeFileError):
+    """A model spec is code (a TorchScript archive, ``module:factory``) and ``trust_code`` was not given.
+
+    A bad argument (the CLI exits with code 2), and, like :class:`UnsafeFileError`, a refusal to
+    run what a file holds.
+    """
+
+
+def load_failure(exc: BaseException, limit: int = 200) -> str:
+    """One line that says why ``torch.load`` / ``torch.jit.load`` failed, without torch's advice.
+
+    torch's weights-only errors span several lines and advise re-running with
+    ``weights_only=False`` (which runs the file's code); gaplens never repeats that. The
+    specific reason (``WeightsUnpickler error: ...``) is kept, else the first line of the message.
+    """
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = " ".join(text.split(marker, 1)[1].split("\n\n")[0].split()) or " ".join(
+            text.split(marker, 1)[1].split())
+        reason = reason.split(". Please use", 1)[0].split("Check the documentation", 1)[0]
+        text = f"weights-only unpickler: {reason.strip().rstrip('.')}"
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = lines[0] if lines else type(exc).__name__
+    if "weights_only" in text and "False" in text:
+        text = "the file holds objects other than tensors"
+    text = text.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    return f"{type(exc).__name__}: {text[:limit]}"

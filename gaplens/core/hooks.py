@@ -19,15 +19,32 @@ import torch
 from torch import nn
 
 from gaplens.core.device import model_device
-from gaplens.core.errors import LayerNotFoundError
+from gaplens.core.errors import InputError, LayerNotFoundError
 from gaplens.core.registry import nearest
+
+#: Why hook-based methods refuse TorchScript models (torch cannot hook a ScriptModule).
+SCRIPT_MODULE_LIMIT = (
+    "TorchScript models cannot be hooked: grad_cam, guided backprop, sanity randomization, layer "
+    "visualizations need an nn.Module; load the architecture with a gaplens checkpoint or module:factory"
+)
+
+
+def check_hookable(module: nn.Module) -> nn.Module:
+    """``module`` itself; :class:`InputError` (:data:`SCRIPT_MODULE_LIMIT`) for a TorchScript module."""
+    if isinstance(module, torch.jit.ScriptModule):
+        raise InputError(SCRIPT_MODULE_LIMIT)
+    return module
 
 
 def module_root(model: nn.Module) -> nn.Module:
-    """The module layer names are relative to: a Classifier's network, else the model."""
+    """The module layer names are relative to: a Classifier's network, else the model.
+
+    Everything that hooks, resolves or rewrites layers starts here, so a TorchScript network
+    (whose modules torch cannot hook) is refused with one :class:`InputError` naming the limit.
+    """
     from gaplens.core.model import Classifier  # local: model.py does not import hooks
 
-    return model.network if isinstance(model, Classifier) else model
+    return check_hookable(model.network if isinstance(model, Classifier) else model)
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
@@ -35,10 +52,10 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     root = module_root(model)
     modules = dict(root.named_modules())
     if name in modules and name != "":
-        return modules[name]
+        return check_hookable(modules[name])
     full = dict(model.named_modules())
     if name in full and name != "":
-        return full[name]
+        return check_hookable(full[name])
     known = [n for n in modules if n]
     raise LayerNotFoundError(
         f"layer {name!r} not found in {type(root).__name__}; nearest names: "
@@ -52,7 +69,9 @@ def layer_names(model: nn.Module, input_size: Sequence[int] | None = None) -> li
     Forward order needs one forward pass on a zero image of ``input_size`` (H, W) (taken from a
     Classifier's ``input_size`` when not given); without a size the definition order of
     ``named_modules()`` is returned. Modules the forward pass never enters come last. The model
-    is left untouched (mode, flags, hooks).
+    is left untouched (mode, flags, hooks). Sides are bounded by
+    :data:`~gaplens.core.model.MAX_INPUT_SIDE`; a TorchScript network raises :class:`InputError`
+    (its modules cannot be hooked).
     """
     root = module_root(model)
     names = {m: n for n, m in root.named_modules() if n}
@@ -60,6 +79,9 @@ def layer_names(model: nn.Module, input_size: Sequence[int] | None = None) -> li
         input_size = getattr(model, "input_size", None)
     if input_size is None:
         return list(names.values())
+    from gaplens.core.model import check_input_size
+
+    h, w = check_input_size(tuple(input_size)[-2:])
     order: list[str] = []
     seen: set[str] = set()
 
@@ -72,7 +94,6 @@ def layer_names(model: nn.Module, input_size: Sequence[int] | None = None) -> li
     handles = [m.register_forward_pre_hook(pre_hook) for m in names]
     try:
         with frozen(model):
-            h, w = int(input_size[-2]), int(input_size[-1])
             model(torch.zeros(1, 3, h, w, device=model_device(model)))
     finally:
         for handle in handles:

@@ -10,21 +10,31 @@ Model specs understood by :func:`load_model`:
 ============================ ==========================================================
 ``path/to/run/model``        a gaplens checkpoint folder (``model.safetensors``)
 ``path/to/model.safetensors`` a gaplens checkpoint file (architecture record inside)
-``path/to/model.pt``         a TorchScript archive (``torch.jit.save``)
+``path/to/model.pt``         a TorchScript archive (``torch.jit.save``): code, needs ``trust_code=True``
 ``torchvision:resnet18``     torchvision architecture (``weights=PATH`` for local weights)
 ``timm:resnet18``            timm architecture (``weights=PATH`` for local weights)
-``package.module:factory``   the user's own code: ``factory()`` returns a module
+``package.module:factory``   the user's own code: ``factory()`` returns a module; needs ``trust_code=True``
 ============================ ==========================================================
 
-Untrusted pickles are never loaded: weights come from safetensors, or from ``torch.load`` with
-``weights_only=True``; a plain pickle file is refused with :class:`UnsafeFileError`.
+**Data, not code.** A gaplens checkpoint is data: safetensors weights plus a JSON record that
+can only name a registered architecture, with bounded kwargs (see
+:mod:`gaplens.core.architectures`); the network is built on the ``meta`` device and compared with
+the file's tensor names and shapes before any memory is allocated. A TorchScript archive and a
+``module:factory`` spec are code: loading them runs whatever the file or module holds (a
+TorchScript ``forward`` can write files), so :func:`load_model` refuses them with
+:class:`UntrustedCodeError` unless ``trust_code=True`` (the CLI's ``--trust-code``) says the user
+trusts them. Untrusted pickles are never loaded: weights come from safetensors, or from
+``torch.load`` with ``weights_only=True``; a pickle file is refused with :class:`UnsafeFileError`.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
+import numbers
 import os
+import pickletools
 import re
 import warnings
 import zipfile
@@ -34,9 +44,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gaplens.core.architectures import build_architecture
+from gaplens.core.architectures import build_architecture, build_on_meta, check_record_kwargs
 from gaplens.core.device import resolve_device
-from gaplens.core.errors import CheckpointError, InputError, SpecError, UnsafeFileError
+from gaplens.core.errors import (
+    CheckpointError,
+    InputError,
+    SpecError,
+    UnsafeFileError,
+    UntrustedCodeError,
+    load_failure,
+)
 from gaplens.core.files import atomic_write
 
 CHECKPOINT_FORMAT = "gaplens-checkpoint"
@@ -45,6 +62,51 @@ WEIGHTS_FILE = "model.safetensors"
 RECORD_FILE = "model.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The largest input side (pixels) a model may declare as its ``input_size``.
+MAX_INPUT_SIDE = 8192
+
+_CODE_ADVICE = (
+    "pass trust_code=True (--trust-code) only for files and code you trust, or use a gaplens checkpoint "
+    "(safetensors weights + a registered architecture), which is data"
+)
+
+
+def check_normalization(name: str, values: object) -> tuple[float, float, float]:
+    """``values`` as 3 finite floats (``name`` is ``"mean"`` or ``"std"``; std must be positive)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence) or len(values) != 3 or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise InputError(f"{name}={values!r}; expected 3 numbers (R, G, B)")
+    floats = tuple(float(v) for v in values)
+    if not all(math.isfinite(v) for v in floats):
+        raise InputError(f"{name}={list(floats)}; every value must be finite (not NaN or infinite)")
+    if name == "std" and any(v <= 0 for v in floats):
+        raise InputError(f"std={list(floats)} must be positive")
+    return floats  # type: ignore[return-value]
+
+
+def check_class_names(names: object, num_classes: int | None = None) -> list[str] | None:
+    """``names`` as a list of strings (``None`` stays ``None``), ``num_classes`` long when given."""
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes, Mapping)) or not isinstance(names, Sequence):
+        raise InputError(f"class_names is a {type(names).__name__}; expected a list of strings, one per class")
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise InputError(f"class_names holds {type(bad[0]).__name__} {bad[0]!r}; expected strings only")
+    if num_classes is not None and len(names) != num_classes:
+        raise InputError(f"class_names has {len(names)} names for {num_classes} outputs; give one name per output")
+    return list(names)
+
+
+def check_input_size(size: object) -> tuple[int, int] | None:
+    """``size`` as ``(H, W)``: two integers in ``1..MAX_INPUT_SIDE`` (``None`` stays ``None``)."""
+    if size is None:
+        return None
+    if (isinstance(size, (str, bytes, Mapping)) or not isinstance(size, Sequence) or len(size) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in size)
+            or not all(1 <= int(v) <= MAX_INPUT_SIDE for v in size)):
+        raise InputError(f"input_size={size!r}; expected two integers (H, W) in 1..{MAX_INPUT_SIDE}")
+    return int(size[0]), int(size[1])
 
 
 class Classifier(nn.Module):
@@ -55,9 +117,16 @@ class Classifier(nn.Module):
 
     Args:
         network: the wrapped ``nn.Module`` (its layers keep their names for hooks).
-        mean, std: per-channel normalization (3 floats each); identity by default.
-        class_names: K names, or ``None`` (then ``"0"``, ``"1"``, ... are used in figures).
-        input_size: ``(H, W)`` the network was trained at, or ``None`` when any size works.
+        mean, std: per-channel normalization (3 finite floats each, std positive); identity by
+            default.
+        class_names: K names (a list of strings), or ``None`` (then ``"0"``, ``"1"``, ... are
+            used in figures).
+        input_size: ``(H, W)`` the network was trained at (positive integers), or ``None`` when
+            any size works.
+
+    Raises:
+        InputError: NaN or infinite mean/std, a non-positive std, class names that are not a
+            list of strings, an input size that is not two positive integers.
     """
 
     def __init__(
@@ -69,15 +138,12 @@ class Classifier(nn.Module):
         input_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if len(mean) != 3 or len(std) != 3:
-            raise InputError(f"mean={list(mean)} and std={list(std)} must have 3 values (RGB)")
-        if any(float(s) <= 0 for s in std):
-            raise InputError(f"std={list(std)} must be positive")
+        mean, std = check_normalization("mean", mean), check_normalization("std", std)
         self.network = network
-        self.register_buffer("mean", torch.tensor([float(m) for m in mean]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([float(s) for s in std]).view(1, 3, 1, 1))
-        self.class_names = list(class_names) if class_names is not None else None
-        self.input_size = tuple(int(v) for v in input_size) if input_size is not None else None
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.class_names = check_class_names(class_names)
+        self.input_size = check_input_size(input_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network((images - self.mean.to(images.dtype)) / self.std.to(images.dtype))
@@ -107,7 +173,8 @@ def checkpoint_record(model: Classifier) -> dict:
     if arch is None:
         raise InputError(
             "only networks built by gaplens.zoo.build (or a registered architecture) can be saved "
-            "as gaplens checkpoints; save other models with torch.jit.save"
+            "as gaplens checkpoints; save other models' state dict as safetensors and load it with "
+            "weights=PATH on their architecture"
         )
     state_keys = list(model.network.state_dict())
     out_features = _num_outputs(model)
@@ -154,18 +221,30 @@ def save_checkpoint(model: Classifier, path: str | os.PathLike) -> Path:
     return folder
 
 
-def _read_checkpoint(file: Path) -> Classifier:
-    from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
+def _read_header(file: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """The tensor shapes and the metadata of a safetensors file, reading its header only.
 
-    data = file.read_bytes()
+    ``safe_open`` checks that the header is valid JSON, that the offsets tile the data and that
+    the file is exactly as long as they say, without reading any tensor.
+    """
+    from safetensors import SafetensorError, safe_open
+
     try:
-        state = st_load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len])
-    except (SafetensorError, ValueError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{file}: not a valid safetensors file ({exc})") from exc
-    meta = header.get("__metadata__") or {}
+        with safe_open(str(file), framework="pt") as handle:
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+            meta = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: not a valid safetensors file ({_one_line(exc)})") from exc
+    return shapes, meta
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
+def _parse_record(file: Path, meta: Mapping[str, str]) -> dict:
+    """The gaplens record of a checkpoint, every field checked and bounded (nothing is built)."""
     if "gaplens" not in meta:
         raise CheckpointError(
             f"{file}: a safetensors file without a gaplens record (bare weights); load the "
@@ -173,23 +252,67 @@ def _read_checkpoint(file: Path) -> Classifier:
         )
     try:
         record = json.loads(meta["gaplens"])
-        if record.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {record.get('format')!r}")
-        if int(record.get("version", 0)) > CHECKPOINT_VERSION:
-            raise ValueError(f"version {record.get('version')} is newer than this gaplens")
-        network = build_architecture(
-            record["architecture"], int(record["num_classes"]), **record.get("kwargs", {})
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{file}: malformed gaplens record ({exc})") from exc
+    except ValueError as exc:
+        raise CheckpointError(f"{file}: the gaplens record is not JSON ({_one_line(exc)})") from exc
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{file}: the gaplens record is a JSON {type(record).__name__}; expected an object")
+
+    def bad(field: str, why: str) -> CheckpointError:
+        return CheckpointError(f"{file}: malformed gaplens record: {field}: {why}")
+
+    if record.get("format") != CHECKPOINT_FORMAT:
+        raise bad("format", f"{record.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    version = record.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise bad("version", f"{version!r}, expected an integer")
+    if version > CHECKPOINT_VERSION:
+        raise bad("version", f"{version} is newer than this gaplens ({CHECKPOINT_VERSION})")
+    if not isinstance(record.get("architecture"), str):
+        raise bad("architecture", f"{record.get('architecture')!r}, expected a registered architecture name")
+    if "num_classes" not in record:
+        raise bad("num_classes", "missing")
+    record.setdefault("kwargs", {})
+    try:
+        check_record_kwargs(record["num_classes"], record["kwargs"])
+        record["mean"] = check_normalization("mean", record.get("mean", (0.0, 0.0, 0.0)))
+        record["std"] = check_normalization("std", record.get("std", (1.0, 1.0, 1.0)))
+        record["class_names"] = check_class_names(record.get("class_names"), record["num_classes"])
+        record["input_size"] = check_input_size(record.get("input_size"))
+    except InputError as exc:
+        raise CheckpointError(f"{file}: malformed gaplens record: {exc}") from exc
+    return record
+
+
+def _read_checkpoint(file: Path) -> Classifier:
+    """Check the record and the tensor shapes against the architecture, then allocate and load.
+
+    The network is first built on the ``meta`` device (no memory) and its parameter and buffer
+    names and shapes are compared with the safetensors header; only a file that matches exactly
+    is built for real and read.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    shapes, meta = _read_header(file)
+    record = _parse_record(file, meta)
+    name, num_classes, kwargs = record["architecture"], record["num_classes"], record["kwargs"]
+    try:
+        skeleton = build_on_meta(name, num_classes, **kwargs)
+    except (TypeError, ValueError) as exc:  # InputError is a ValueError
+        raise CheckpointError(f"{file}: malformed gaplens record: {_one_line(exc)}") from exc
+    header = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
+    parts = state_mismatches(skeleton.state_dict(), header)
+    if parts:
+        raise CheckpointError(f"{file}: weights do not match the architecture: " + "; ".join(parts))
+    del skeleton, header
+    network = build_architecture(name, num_classes, **kwargs)
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            state = {k: handle.get_tensor(k) for k in shapes}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: not a valid safetensors file ({_one_line(exc)})") from exc
     _load_state(network, state, file)
-    return Classifier(
-        network,
-        mean=record.get("mean", (0.0, 0.0, 0.0)),
-        std=record.get("std", (1.0, 1.0, 1.0)),
-        class_names=record.get("class_names"),
-        input_size=record.get("input_size"),
-    )
+    return Classifier(network, mean=record["mean"], std=record["std"], class_names=record["class_names"],
+                      input_size=record["input_size"])
 
 
 def list_keys(keys: Sequence[str], limit: int = 10) -> str:
@@ -235,17 +358,22 @@ def load_weights(network: nn.Module, weights: str | os.PathLike) -> None:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        shapes, _ = _read_header(file)  # compare shapes before reading any tensor
+        parts = state_mismatches(network.state_dict(),
+                                 {k: torch.empty(v, device="meta") for k, v in shapes.items()})
+        if parts:
+            raise CheckpointError(f"{file}: weights do not match the architecture: " + "; ".join(parts))
         try:
             state = load_file(str(file))
         except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{file}: not a valid safetensors file ({exc})") from exc
+            raise CheckpointError(f"{file}: not a valid safetensors file ({_one_line(exc)})") from exc
     else:
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ...
             raise UnsafeFileError(
                 f"{file}: refused; it is not a plain tensor state dict that loads with "
-                f"weights_only=True ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                f"weights_only=True ({load_failure(exc)})"
             ) from exc
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
@@ -270,11 +398,39 @@ def _file_kind(file: Path) -> str:
         if any(n.endswith("data.pkl") for n in names):
             return "torch-zip"
         return "unknown"
-    if head[:1] == b"\x80" or file.suffix in {".pkl", ".pickle"}:
+    if head[:1] == b"\x80" or file.suffix in {".pkl", ".pickle"} or _text_pickle(file, head):
         return "pickle"
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
     return "unknown"
+
+
+# opcodes a protocol 0 or 1 pickle starts with: MARK, GLOBAL, EMPTY_LIST/DICT/TUPLE, NONE, INT,
+# LONG, FLOAT, STRING, UNICODE, BININT*, BINFLOAT, SHORT_BINSTRING, BINSTRING, BINUNICODE
+_TEXT_PICKLE_START = frozenset(b"(c]})NILFSVJKMGUTX")
+
+
+def _text_pickle(file: Path, head: bytes) -> bool:
+    """Whether ``file`` looks like a protocol 0/1 pickle (no ``\\x80`` PROTO opcode): its first
+    opcodes parse (``pickletools`` only reads them, it runs nothing) and it ends with STOP."""
+    if not head or head[0] not in _TEXT_PICKLE_START:
+        return False
+    size = file.stat().st_size
+    with file.open("rb") as fh:
+        fh.seek(max(0, size - 1))
+        if fh.read(1) != b".":
+            return False
+        fh.seek(0)
+        sample = fh.read(65536)
+    parsed = 0
+    try:
+        for _ in pickletools.genops(sample):
+            parsed += 1
+            if parsed >= 3:
+                break
+    except Exception:  # noqa: BLE001  (any parse failure: not a pickle we recognise)
+        pass
+    return parsed >= 3
 
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
@@ -288,6 +444,7 @@ def load_model(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     input_size: Sequence[int] | None = None,
+    trust_code: bool = False,
 ) -> Classifier:
     """Load a model from a spec (see the module docstring) as an eval-mode :class:`Classifier`.
 
@@ -298,11 +455,18 @@ def load_model(
         weights: a local weights file for ``torchvision:``/``timm:``/factory specs.
         class_names, mean, std, input_size: override or supply what the spec does not record
             (torchvision/timm default to ImageNet's mean/std).
+        trust_code: allow specs that are code: a TorchScript archive (its ``forward`` is a
+            program that can read and write files) and ``package.module:factory`` (imports and
+            calls the module). Pass ``True`` only for files and modules you trust; a gaplens
+            checkpoint (safetensors + a registered architecture) is data and needs no trust.
 
     Raises:
         SpecError: unknown spec kind, missing file, package not installed.
+        UntrustedCodeError: a TorchScript archive or ``module:factory`` spec without
+            ``trust_code=True`` (a :class:`SpecError`; nothing of it is run).
         UnsafeFileError: the file is a pickle (never unpickled).
-        CheckpointError: malformed checkpoint or weights that do not match.
+        CheckpointError: malformed checkpoint (fields out of bounds, NaN normalization, class
+            names that are not one string per output) or weights that do not match.
 
     >>> from gaplens.zoo import build
     >>> m = load_model(build("vgg", num_classes=3), device="cpu")
@@ -320,8 +484,13 @@ def load_model(
             model = _load_hub_architecture(text)
             defaults = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
         elif path.exists():
-            model = _load_path(path)
+            model = _load_path(path, trust_code)
         elif _FACTORY.match(text):
+            if not trust_code:
+                raise UntrustedCodeError(
+                    f"model spec {text!r}: a module:factory spec is code, loading it imports and runs "
+                    f"{text.partition(':')[0]}; {_CODE_ADVICE}"
+                )
             model = _load_factory(text)
         else:
             raise SpecError(
@@ -331,55 +500,66 @@ def load_model(
         if weights is not None:
             load_weights(model.network, weights)
     if mean is not None or "mean" in defaults:
-        model.mean.copy_(torch.tensor(mean if mean is not None else defaults["mean"]).view(1, 3, 1, 1))
+        chosen = check_normalization("mean", mean if mean is not None else defaults["mean"])
+        model.mean.copy_(torch.tensor(chosen).view(1, 3, 1, 1))
     if std is not None or "std" in defaults:
-        model.std.copy_(torch.tensor(std if std is not None else defaults["std"]).view(1, 3, 1, 1))
+        chosen = check_normalization("std", std if std is not None else defaults["std"])
+        model.std.copy_(torch.tensor(chosen).view(1, 3, 1, 1))
     if class_names is not None:
-        model.class_names = list(class_names)
+        outputs = getattr(model.network, "num_classes", None)
+        model.class_names = check_class_names(class_names, outputs if isinstance(outputs, int) else None)
     if input_size is not None:
-        model.input_size = tuple(int(v) for v in input_size)
+        model.input_size = check_input_size(input_size)
     return model.to(dev).eval()
 
 
-def _load_path(path: Path) -> Classifier:
+_SAFE_FORMAT = (
+    "save the weights as a safetensors state dict and load them with weights=PATH on their architecture, "
+    "or save a gaplens checkpoint"
+)
+
+
+def _load_path(path: Path, trust_code: bool = False) -> Classifier:
     if path.is_dir():
         file = path / WEIGHTS_FILE
         if not file.is_file():
             raise SpecError(f"{path}: a folder without {WEIGHTS_FILE}; expected a gaplens checkpoint folder")
         return _read_checkpoint(file)
+    if not path.is_file():
+        raise SpecError(f"{path}: not a regular file (a device, a pipe, ...); expected a model file or folder")
     kind = _file_kind(path)
     if kind == "safetensors":
         return _read_checkpoint(path)
     if kind == "torchscript":
+        if not trust_code:
+            raise UntrustedCodeError(
+                f"{path}: a TorchScript archive is code, not data: loading and running it runs the program "
+                f"stored in the file; {_CODE_ADVICE}"
+            )
         try:
-            # TorchScript is deprecated in recent torch but is still the one self-describing
-            # format whose loader never runs a full Python unpickler.
+            # TorchScript is deprecated in recent torch; still loaded, for code the user trusts
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 network = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path}: TorchScript archive failed to load ({exc})") from exc
+        except Exception as exc:  # RuntimeError, and whatever a damaged archive makes torch raise
+            raise CheckpointError(f"{path}: TorchScript archive failed to load ({load_failure(exc)})") from exc
         return Classifier(network)
     if kind == "torch-export":
         raise UnsafeFileError(
             f"{path}: a torch.export (.pt2) archive; torch.export.load unpickles parts of it with "
-            "weights_only=False, so gaplens refuses it. Save the model with torch.jit.save, or as a "
-            "state dict in safetensors with a module:factory spec"
+            f"weights_only=False, so gaplens refuses it; {_SAFE_FORMAT}"
         )
     if kind == "torch-zip":
         raise UnsafeFileError(
             f"{path}: a torch.save archive (pickled objects), not a model gaplens can load safely; "
-            "save the model with torch.jit.save, or pass an architecture spec with weights=PATH "
-            "(state dicts are read with weights_only=True)"
+            f"{_SAFE_FORMAT} (a torch state dict file also works as weights=PATH: it is read with "
+            "weights_only=True)"
         )
     if kind == "pickle":
-        raise UnsafeFileError(
-            f"{path}: a Python pickle; gaplens never unpickles untrusted files. Convert it to a "
-            "safetensors state dict or a TorchScript archive"
-        )
+        raise UnsafeFileError(f"{path}: a Python pickle; gaplens never unpickles untrusted files; {_SAFE_FORMAT}")
     raise SpecError(
         f"{path}: unrecognised model file; expected a gaplens checkpoint (.safetensors or folder) "
-        "or a TorchScript archive"
+        "or a TorchScript archive (with trust_code=True)"
     )
 
 

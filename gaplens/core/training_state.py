@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from gaplens.core.errors import CheckpointError, InputError
+from gaplens.core.errors import CheckpointError, InputError, load_failure
 from gaplens.core.files import atomic_write
 
 
@@ -37,9 +37,13 @@ def load_training_state(path: Path, position_key: str, parts: Mapping[str, objec
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot resume, the training state is unreadable ({exc})") from exc
-    saved = state.get("settings", {}) if isinstance(state, dict) else {}
+    except Exception as exc:  # one line, without torch's advice to load it with weights_only=False
+        raise CheckpointError(f"{path}: cannot resume, the training state is unreadable ({load_failure(exc)}); "
+                              "delete it to start over") from exc
+    missing = [k for k in (position_key, "history", *parts) if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume, the training state lacks {missing}; delete it to start over")
+    saved = state.get("settings", {})
     if saved != settings:
         changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
         raise InputError(
@@ -47,5 +51,10 @@ def load_training_state(path: Path, position_key: str, parts: Mapping[str, objec
             "use another checkpoint folder or the original settings"
         )
     for name, part in parts.items():
-        part.load_state_dict(state[name])
+        try:
+            part.load_state_dict(state[name])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CheckpointError(f"{path}: cannot resume, its {name!r} state does not fit ({first}); "
+                                  "delete it to start over") from exc
     return int(state[position_key]), list(state["history"])

@@ -17,6 +17,7 @@ from gaplens.core.errors import (
     InputError,
     SpecError,
     UnsafeFileError,
+    UntrustedCodeError,
 )
 from gaplens.core.model import Classifier, load_model, load_weights, save_checkpoint
 from gaplens.zoo import build
@@ -56,7 +57,10 @@ def test_torchscript_round_trip(tmp_path, tiny_resnet):
     path = tmp_path / "model.pt"
     with pytest.warns(DeprecationWarning):  # TorchScript is deprecated upstream, still supported here
         torch.jit.save(torch.jit.trace(tiny_resnet, _x()), str(path))
-    loaded = load_model(path, device="cpu")
+    with pytest.raises(UntrustedCodeError, match="trust_code=True") as info:
+        load_model(path, device="cpu")
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    loaded = load_model(path, device="cpu", trust_code=True)
     assert torch.allclose(loaded(_x(2)), tiny_resnet(_x(2)), atol=1e-6)
 
 
@@ -70,13 +74,16 @@ def test_factory_spec(tmp_path, monkeypatch):
             return 42
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    model = load_model("user_models:make", device="cpu", class_names=["no", "yes"])
+    with pytest.raises(UntrustedCodeError, match="module:factory spec is code"):
+        load_model("user_models:make", device="cpu")
+    assert "user_models" not in sys.modules  # refused before importing anything
+    model = load_model("user_models:make", device="cpu", class_names=["no", "yes"], trust_code=True)
     assert model.class_names == ["no", "yes"]
     assert model(torch.rand(2, 3, 8, 8)).shape == (2, 2)
     with pytest.raises(SpecError, match="not_a_model"):
-        load_model("user_models:not_a_model", device="cpu")
+        load_model("user_models:not_a_model", device="cpu", trust_code=True)
     with pytest.raises(SpecError, match="missing"):
-        load_model("user_models:missing", device="cpu")
+        load_model("user_models:missing", device="cpu", trust_code=True)
     sys.modules.pop("user_models", None)
 
 
@@ -91,12 +98,12 @@ def test_factory_with_safetensors_and_torch_weights(tmp_path, monkeypatch):
     save_file(state, str(tmp_path / "w.safetensors"))
     torch.save(state, tmp_path / "w.pt")
     for weights in ("w.safetensors", "w.pt"):
-        model = load_model("user_models2:make", device="cpu", weights=tmp_path / weights)
+        model = load_model("user_models2:make", device="cpu", weights=tmp_path / weights, trust_code=True)
         assert torch.equal(model.network.weight, state["weight"])
     bad = {"weight": torch.zeros(3, 4), "extra": torch.zeros(1)}
     save_file(bad, str(tmp_path / "bad.safetensors"))
     with pytest.raises(CheckpointError) as info:
-        load_model("user_models2:make", device="cpu", weights=tmp_path / "bad.safetensors")
+        load_model("user_models2:make", device="cpu", weights=tmp_path / "bad.safetensors", trust_code=True)
     message = str(info.value)
     assert "missing keys ['bias']" in message and "unexpected keys ['extra']" in message
     sys.modules.pop("user_models2", None)
@@ -120,6 +127,27 @@ def test_pickles_are_refused(tmp_path, capsys):
     with pytest.raises(UnsafeFileError, match="weights_only"):
         load_weights(torch.nn.Linear(2, 2), saved)
     assert "pwned" not in capsys.readouterr().out
+    # the way out is data (safetensors), never TorchScript, which is code
+    for spec in (raw, saved):
+        with pytest.raises(UnsafeFileError) as info:
+            load_model(spec, device="cpu")
+        assert "safetensors" in str(info.value)
+        assert "TorchScript" not in str(info.value) and "jit" not in str(info.value)
+
+
+def test_classifier_refuses_bad_normalization_names_and_size():
+    net = torch.nn.Flatten()
+    for kwargs, field in (({"std": (float("nan"),) * 3}, "std"), ({"mean": (0.0, float("inf"), 0.0)}, "mean"),
+                          ({"std": (1.0, 0.0, 1.0)}, "positive"), ({"mean": "abc"}, "mean"),
+                          ({"class_names": "abc"}, "class_names"), ({"class_names": {"a": 0}}, "class_names"),
+                          ({"class_names": [1, 2]}, "strings"), ({"input_size": "ab"}, "input_size"),
+                          ({"input_size": (0, 4)}, "input_size"), ({"input_size": (4.5, 4)}, "input_size")):
+        with pytest.raises(InputError, match=field):
+            Classifier(net, **kwargs)
+    with pytest.raises(InputError, match="2 names for 8 outputs"):
+        load_model(build("vgg", 8), device="cpu", class_names=["a", "b"])
+    with pytest.raises(InputError, match="finite"):
+        load_model(build("vgg", 8), device="cpu", std=[float("nan")] * 3)
 
 
 def test_torch_export_archive_is_refused(tmp_path):
@@ -165,7 +193,7 @@ def test_unknown_specs():
         with pytest.raises(SpecError, match="no such file"):
             load_model(spec, device="cpu")
     with pytest.raises(SpecError, match="cannot import"):
-        load_model("no_such_package_xyz.models:make", device="cpu")
+        load_model("no_such_package_xyz.models:make", device="cpu", trust_code=True)
 
 
 def test_hub_specs_without_package():
