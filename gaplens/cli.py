@@ -1,8 +1,13 @@
 """The ``gaplens`` command: one sub-command per capability, each calling one public function.
 
-Exit codes: 0 success; 2 bad arguments (usage errors, bad specs, unknown names); 1 failures
-(unreadable data, malformed checkpoints). User mistakes print one ``error: ...`` line, never a
-traceback.
+Exit codes: 0 success; 2 bad arguments (usage errors, bad specs, unknown names, a TorchScript or
+``module:factory`` model without ``--trust-code``); 1 failures (unreadable data, malformed
+checkpoints, refused pickles: the file is bad). User mistakes print one ``error: ...`` line, never
+a traceback.
+
+Every command that takes a model spec has ``--trust-code``: TorchScript archives and
+``module:factory`` specs are code (loading them runs it), refused unless the user says they trust
+them; gaplens checkpoints (safetensors + a registered architecture) are data and need no flag.
 """
 
 from __future__ import annotations
@@ -69,8 +74,12 @@ def _fmt(value: object) -> str:
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, TorchScript, torchvision:NAME, ...")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, torchvision:NAME, TorchScript or "
+                                                       "module:factory (with --trust-code), ...")]
 Fresh = Annotated[bool, typer.Option("--fresh", help="Recompute every unit, even those whose inputs are unchanged.")]
+TrustCode = Annotated[bool, typer.Option(
+    "--trust-code", help="Allow TorchScript and module:factory models: they are code and loading runs it. Only for "
+                         "files you trust; gaplens checkpoints (safetensors) are data and need no trust.")]
 
 
 @app.command()
@@ -108,6 +117,7 @@ def audit(
     quick: Annotated[bool, typer.Option(help="Small samples and settings: a first look in a minute or two.")] = False,
     device: str = "auto",
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Every study that applies to your model and images, in one report that opens with its findings.
 
@@ -117,7 +127,8 @@ def audit(
 
     chosen = _names("--studies", studies) if studies is not None else None
     typer.echo(str(run_audit(model, images, out, train=train, stimuli=stimuli, new=new, studies=chosen,
-                             quick=quick, fresh=fresh, device=device)))
+                             quick=quick, fresh=fresh, device=device,
+                             trust_code=trust_code)))
 
 
 @data_app.command("synth")
@@ -181,13 +192,14 @@ def train(
 @app.command()
 @_cli_errors
 def evaluate(
-    model: Annotated[str, typer.Option(help="Model spec: checkpoint, TorchScript, torchvision:NAME, module:factory.")],
+    model: ModelOpt,
     data: Annotated[list[str], typer.Option(help="Dataset spec(s); repeat for several sets.")],
     out: Out,
     batch_size: int = 256,
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Accuracy with a Clopper-Pearson 95% interval, per-class accuracy, confusion matrix figure.
 
@@ -195,8 +207,8 @@ def evaluate(
     """
     from gaplens.studies import Evaluate, model_refs, run_study
 
-    result = run_study(Evaluate(model_refs([model], device=device), list(data), batch_size=batch_size), out,
-                       fresh=fresh, device=device)
+    refs = model_refs([model], device=device, trust_code=trust_code)
+    result = run_study(Evaluate(refs, list(data), batch_size=batch_size), out, fresh=fresh, device=device)
     keys = ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high")
     _emit([{k: r[k] for k in keys} for r in result.records if r.get("class") == "all"], as_json)
 
@@ -204,7 +216,7 @@ def evaluate(
 @app.command()
 @_cli_errors
 def explain(
-    model: Annotated[str, typer.Option(help="Model spec: checkpoint, TorchScript, torchvision:NAME, module:factory.")],
+    model: ModelOpt,
     images: Annotated[str, typer.Option(help="Image file, image folder, sample:NAME or synthetic:... spec.")],
     out: Out,
     methods: Annotated[str, typer.Option(help="'all' or a comma-separated list of method names.")] = "all",
@@ -214,6 +226,7 @@ def explain(
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Attribution maps (gradient, IG, SmoothGrad, guided backprop, Grad-CAM, occlusion, ...) as .npy,
     a grid figure and records.
@@ -228,7 +241,8 @@ def explain(
         except ValueError:
             raise InputError(f"--target {target!r}; expected 'pred', 'label' or a class index") from None
     chosen = _names("--methods", methods)
-    study = Explain(model_refs([model], device=device), images, chosen, target, limit, batch_size)
+    refs = model_refs([model], device=device, trust_code=trust_code)
+    study = Explain(refs, images, chosen, target, limit, batch_size)
     result = run_study(study, out, fresh=fresh, device=device)
     summary: dict[str, dict] = {}
     for row in result.records:
@@ -266,6 +280,7 @@ def sanity(
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Sanity checks for saliency maps (Adebayo et al. 2018): model and data randomization, edge comparison.
 
@@ -280,12 +295,15 @@ def sanity(
     chosen_modes = _names("--modes", modes)
     if random_labels_model and train_random_labels:
         raise InputError("give --random-labels-model or --train-random-labels, not both")
-    (ref,) = model_refs([model], device=device)
+    (ref,) = model_refs([model], device=device, trust_code=trust_code)
     with Runner(out, "sanity", {"model": model, "images": images, "methods": methods, "modes": modes,
                                 "random_labels_model": random_labels_model,
                                 "train_random_labels": train_random_labels, "limit": limit},
                 fresh=fresh, device=device) as run:
-        random_model = random_labels_model
+        random_model = None
+        if random_labels_model is not None:
+            (random_model,) = model_refs({f"{ref.label}-random-labels": random_labels_model}, device=device,
+                                         trust_code=trust_code)
         if train_random_labels:
             arch = getattr(ref.load().network, "gaplens_arch", None)
             if arch is None:
@@ -311,6 +329,7 @@ def shape_bias(
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Shape bias on cue-conflict stimuli (Geirhos et al. 2019), per model and category, with the figure.
 
@@ -319,8 +338,8 @@ def shape_bias(
     """
     from gaplens.studies import ShapeBias, model_refs, run_study
 
-    result = run_study(ShapeBias(model_refs(models, device=device), stimuli, reference), out, fresh=fresh,
-                       device=device)
+    refs = model_refs(models, device=device, trust_code=trust_code)
+    result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device)
     _emit([{"model": r["model"], "shape_bias": r["shape_bias"]} for r in result.records
            if r.get("category") == "all"], as_json)
 
@@ -331,15 +350,18 @@ def layers(
     model: Annotated[str, typer.Argument(help="Model spec.")],
     size: Annotated[int | None, typer.Option(help="Input side for tracing forward order.")] = None,
     as_json: AsJson = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """List a model's layer names (dotted paths for hooks), in forward order.
 
     Example: gaplens layers runs/demo/models/texture-world
     """
     from gaplens.core.hooks import layer_names
-    from gaplens.core.model import load_model
+    from gaplens.core.model import MAX_INPUT_SIDE, load_model
 
-    classifier = load_model(model, device="cpu")
+    if size is not None and not 1 <= size <= MAX_INPUT_SIDE:
+        raise InputError(f"--size {size}; expected a side in 1..{MAX_INPUT_SIDE} pixels")
+    classifier = load_model(model, device="cpu", trust_code=trust_code)
     names = layer_names(classifier, (size, size) if size else None)
     if as_json:
         typer.echo(json.dumps(names))
@@ -386,6 +408,7 @@ def visualize_class(
     l2: Annotated[float, typer.Option(help="Weight of the L2 penalty (lambda).")] = 30.0,
     device: str = "auto",
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Class models: argmax_I S_c(I) - lambda ||I||^2, each shown with the model's top-3 classes for it.
 
@@ -393,7 +416,7 @@ def visualize_class(
     """
     from gaplens.studies import ClassModels, model_refs, run_study
 
-    (ref,) = model_refs([model], device=device)
+    (ref,) = model_refs([model], device=device, trust_code=trust_code)
     study = ClassModels(ref, _names("--score", score), {"classes": _index_list(classes), "steps": steps, "l2": l2})
     run_study(study, out, fresh=fresh, device=device)
     typer.echo(str(out))
@@ -409,6 +432,7 @@ def visualize_unit(
     steps: int = 256,
     device: str = "auto",
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Feature visualization of channels of a layer (Fourier parameterization, Lucid's transforms).
 
@@ -416,7 +440,7 @@ def visualize_unit(
     """
     from gaplens.studies import Channels, model_refs, run_study
 
-    (ref,) = model_refs([model], device=device)
+    (ref,) = model_refs([model], device=device, trust_code=trust_code)
     run_study(Channels(ref, layer, _index_list(channels), {"steps": steps, "param": "fourier"}), out, fresh=fresh,
               device=device)
     typer.echo(str(out))
@@ -436,6 +460,7 @@ def visualize_dream(
     size: Annotated[int | None, typer.Option(help="Resize the photograph to this side first.")] = None,
     device: str = "auto",
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """DeepDream: start from a photograph and amplify what a layer sees in it, octave by octave.
 
@@ -443,7 +468,7 @@ def visualize_dream(
     """
     from gaplens.studies import DeepDream, model_refs, run_study
 
-    (ref,) = model_refs([model], device=device)
+    (ref,) = model_refs([model], device=device, trust_code=trust_code)
     options = {"octaves": octaves, "steps_per_octave": steps_per_octave, "step_size": step_size, "size": size}
     run_study(DeepDream(ref, image, layer, options), out, fresh=fresh, device=device)
     typer.echo(str(out))
@@ -489,6 +514,7 @@ def robustness_sweep(
     batch_size: int = 128,
     device: str = "auto",
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Accuracy against distortion level for every model (resumable), with 95% intervals and the figure.
 
@@ -499,7 +525,7 @@ def robustness_sweep(
 
     with Runner(out, "robustness sweep", {"models": list(models), "data": data, "distortions": distortions},
                 fresh=fresh, device=device) as run:
-        run.run(Sweep(model_refs(models, device=device), data, distortions, batch_size))
+        run.run(Sweep(model_refs(models, device=device, trust_code=trust_code), data, distortions, batch_size))
     typer.echo(str(run.report_path))
 
 
@@ -647,6 +673,7 @@ def shift_evaluate(
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Evaluate every model on both sets (resumable), then fit new vs. original accuracy.
 
@@ -655,7 +682,7 @@ def shift_evaluate(
     """
     from gaplens.studies import ShiftEvaluate, model_refs, run_study
 
-    result = run_study(ShiftEvaluate(model_refs(models, device=device), original, new, scale,
+    result = run_study(ShiftEvaluate(model_refs(models, device=device, trust_code=trust_code), original, new, scale,
                                      batch_size=batch_size), out, fresh=fresh, device=device)
     _emit(_shift_summary(result.records), as_json)
 

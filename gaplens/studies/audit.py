@@ -112,7 +112,7 @@ def load_audit_images(images: str, size: tuple[int, int] | None, limit: int) -> 
 def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.PathLike, *,
           train: str | None = None, stimuli: str | None = None, new: str | None = None,
           studies: Sequence[str] | None = None, quick: bool = False, fresh: bool = False, device: str = "auto",
-          progress: bool = True) -> Path:
+          progress: bool = True, trust_code: bool = False) -> Path:
     """Run every study that applies to ``model`` on ``images`` into ``out``; returns ``report.html``.
 
     Args:
@@ -125,6 +125,8 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
         studies: a subset of :data:`AUDIT_STUDIES` (default: all that apply).
         quick: small samples and settings (:data:`QUICK`).
         fresh: recompute every unit.
+        trust_code: let ``model`` be a TorchScript archive or a ``module:factory`` spec, which
+            runs its code (see :func:`gaplens.load_model`); only for code you trust.
     """
     from gaplens.studies import ClassModels, Evaluate, Sanity, ShapeBias, ShiftEvaluate, Sweep, Train
 
@@ -136,7 +138,7 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
                                            or Path(images).exists()):
         raise InputError(f"images={images!r}: not a folder, an image file, 'sample:NAME' or 'synthetic:...'")
     sizes = QUICK if quick else FULL
-    (ref,) = model_refs([model], device=device)
+    (ref,) = model_refs([model], device=device, trust_code=trust_code)
     classifier = ref.load()
     labelled = is_labelled(images)
     skipped: list[tuple[str, str]] = []  # (study, why it was left out)
@@ -184,7 +186,8 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
             if new is not None and labelled:
                 runner.run(ShiftEvaluate([ref], images, new, scale="probit", comparison="audit"))
             else:
-                skipped.append(("shift", "no new test set given (--new)" if new is None else "the images have no labels"))
+                why = "no new test set given (--new)" if new is None else "the images have no labels"
+                skipped.append(("shift", why))
         runner.run(AuditScope(ref.label, images, chosen, skipped))
     if skipped:
         logger.info("audit of %s left out: %s", ref.label, "; ".join(f"{n} ({why})" for n, why in skipped))

@@ -35,11 +35,13 @@ class ModelRef:
             architecture, data digest, settings): the digest is taken from it, so deciding that a
             unit is finished does not build the model.
         device: where a spec is loaded.
+        trust_code: let a spec that is code (a TorchScript archive, ``module:factory``) be
+            loaded, which runs it; see :func:`gaplens.load_model`. Only for code you trust.
     """
 
     def __init__(self, label: str, spec: str | None = None, model: nn.Module | None = None,
                  factory: Callable[[], nn.Module] | None = None, identity: Mapping[str, Any] | None = None,
-                 device: str = "auto") -> None:
+                 device: str = "auto", trust_code: bool = False) -> None:
         if sum(x is not None for x in (spec, model, factory)) != 1:
             raise InputError(f"model {label!r}: give exactly one of a spec, a model or a factory")
         if factory is not None and identity is None:
@@ -50,6 +52,7 @@ class ModelRef:
         self._model = model
         self._factory = factory
         self._device = device
+        self.trust_code = trust_code
         self._digest: str | None = None
 
     def load(self):
@@ -58,7 +61,7 @@ class ModelRef:
             from gaplens.core.model import load_model
 
             made = self._factory() if self._factory is not None else self.spec
-            self._model = load_model(made, device=self._device)
+            self._model = load_model(made, device=self._device, trust_code=self.trust_code)
         elif not _is_classifier(self._model):
             from gaplens.core.model import load_model
 
@@ -127,10 +130,12 @@ def unique_labels(specs: Sequence[str]) -> list[str]:
 
 
 def model_refs(models: Sequence[str | nn.Module | ModelRef] | Mapping[str, str | nn.Module | ModelRef],
-               device: str = "auto") -> list[ModelRef]:
+               device: str = "auto", trust_code: bool = False) -> list[ModelRef]:
     """:class:`ModelRef` s for specs, models or refs; a mapping gives the labels explicitly.
 
     Labels of specs are made unique with :func:`unique_labels`; explicit labels must be unique.
+    ``trust_code`` is passed to the refs made from specs (refs given as refs keep theirs): it
+    lets TorchScript archives and ``module:factory`` specs load, which runs their code.
     """
     if isinstance(models, Mapping):
         items = list(models.items())
@@ -152,7 +157,7 @@ def model_refs(models: Sequence[str | nn.Module | ModelRef] | Mapping[str, str |
         if isinstance(m, ModelRef):
             refs.append(m)
         elif isinstance(m, (str, Path)):
-            refs.append(ModelRef(str(label), spec=str(m), device=device))
+            refs.append(ModelRef(str(label), spec=str(m), device=device, trust_code=trust_code))
         elif isinstance(m, nn.Module):
             refs.append(ModelRef(str(label), model=m, device=device))
         else:
