@@ -12,6 +12,7 @@ from gaplens.studies.evaluate import Evaluate
 from gaplens.studies.explain import Explain
 from gaplens.studies.models import ModelRef, model_refs, unique_labels
 from gaplens.studies.robustness import Sweep
+from gaplens.studies.rules import RuleList
 from gaplens.studies.runner import Context, Runner, StudyResult, run_study
 from gaplens.studies.sanity import Sanity
 from gaplens.studies.shape_bias import ShapeBias
@@ -21,4 +22,4 @@ from gaplens.studies.visualize import Channels, ClassModels, DeepDream
 
 __all__ = ["Study", "Unit", "UnitOutput", "Context", "Runner", "StudyResult", "run_study", "ModelRef", "model_refs",
            "unique_labels", "DataSummary", "Train", "Evaluate", "Explain", "Sanity", "ClassModels", "Channels",
-           "DeepDream", "ShapeBias", "Sweep", "ShiftEvaluate", "ShiftAnalyze"]
+           "DeepDream", "ShapeBias", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList"]
