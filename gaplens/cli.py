@@ -34,6 +34,8 @@ app.add_typer(data_app, name="data")
 shift_app = typer.Typer(help="New test sets (Recht et al. 2019): accuracy drops, intervals, linear fits.",
                         no_args_is_help=True)
 app.add_typer(shift_app, name="shift")
+rules_app = typer.Typer(help="Certifiably optimal rule lists (CORELS) for tabular decisions.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 visualize_app = typer.Typer(help="Images that excite classes and units: class models, feature visualization, "
                             "DeepDream.", no_args_is_help=True)
 app.add_typer(visualize_app, name="visualize")
@@ -711,6 +713,41 @@ def shift_analyze(
         raise InputError(f"--csv {str(csv)!r}: no such file")
     _emit(_shift_summary(run_study(ShiftAnalyze(csv, scale), out, fresh=fresh).records), as_json)
 
+
+@rules_app.command("fit")
+@_cli_errors
+def rules_fit(
+    csv: Annotated[Path, typer.Option(help="Training table (CSV): categorical, numeric or 0-1 columns.")],
+    label: Annotated[str, typer.Option(help="The binary label column.")],
+    out: Out,
+    test: Annotated[Path | None, typer.Option(help="Held-out table with the same columns.")] = None,
+    regularization: Annotated[float, typer.Option(help="Cost of one rule, as a fraction of training errors.")] = 0.01,
+    max_card: Annotated[int, typer.Option(help="Most conditions in one rule.")] = 2,
+    min_support: Annotated[float, typer.Option(help="Each condition holds on this fraction of rows or more.")] = 0.01,
+    policy: Annotated[str, typer.Option(help="Search order: curious, lower_bound, objective, bfs, dfs.")] = "curious",
+    max_nodes: Annotated[int | None, typer.Option(help="Stop after this many prefixes (uncertified).")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Stop after this many seconds (uncertified).")] = None,
+    as_json: AsJson = False,
+    fresh: Fresh = False,
+) -> None:
+    """Fit the rule list with the smallest training error + regularization x rules, and certify it.
+
+    Example: gaplens rules fit --csv train.csv --label recidivate-within-two-years --test test.csv --out runs/compas
+    """
+    from gaplens.studies import RuleList, run_study
+
+    for name, path in (("--csv", csv), ("--test", test)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{name} {str(path)!r}: no such file")
+    study = RuleList(str(csv), label, test=None if test is None else str(test), regularization=regularization,
+                     max_card=max_card, min_support=min_support, policy=policy, max_nodes=max_nodes,
+                     time_limit=time_limit)
+    records = run_study(study, out, fresh=fresh).records
+    summary = next(r for r in records if r.get("kind") == "summary")
+    if not as_json:
+        typer.echo(summary["text"])
+    keys = ("n_rules", "objective", "certified", "lower_bound", "train_accuracy", "test_accuracy", "nodes", "seconds")
+    _emit({k: summary.get(k) for k in keys}, as_json)
 
 def main() -> None:
     """Console entry point."""
