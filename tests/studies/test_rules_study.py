@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,3 +60,17 @@ def test_a_missing_label_column_is_a_clear_error(tmp_path):
     train, _ = _tables(tmp_path)
     with pytest.raises(InputError, match="no label column 'target'"):
         run_study(RuleList(str(train), "target"), tmp_path / "run", progress=False)
+
+
+def test_cli_rules_fit(tmp_path):
+    from typer.testing import CliRunner
+
+    from gaplens.cli import app
+
+    train, test = _tables(tmp_path)
+    result = CliRunner().invoke(app, ["rules", "fit", "--csv", str(train), "--label", "outcome", "--test", str(test),
+                                      "--out", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["certified"] and summary["n_rules"] >= 1 and 0.5 < summary["test_accuracy"] <= 1
+    assert (tmp_path / "run" / "report.html").is_file()
