@@ -121,3 +121,19 @@ def _short(value: object) -> str:
 def figures_of(artifacts: list[dict]) -> list[dict]:
     """The figure artifacts among a study's artifacts, in commit order."""
     return [a for a in artifacts if a.get("kind") == "figure"]
+
+
+def per_model(values: dict[str, str], limit: int = 6) -> str:
+    """``"a: 0.87; b: 0.70"`` for a finding's detail (at most ``limit`` models, then a count)."""
+    items = [f"{k}: {v}" for k, v in values.items()]
+    if len(items) > limit:
+        items = items[:limit] + [f"and {len(items) - limit} more"]
+    return "; ".join(items)
+
+
+def span(values) -> str | float:
+    """One number, or ``"lo–hi"`` over several (3 significant digits): a finding's value for many models."""
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return values[0]
+    return f"{min(values):.3g}–{max(values):.3g}"

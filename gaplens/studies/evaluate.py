@@ -13,7 +13,7 @@ import pandas as pd
 
 from gaplens.data.align import align_classes
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model
 from gaplens.studies.fingerprint import data_digest
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context
@@ -120,13 +120,13 @@ class Evaluate(Study):
         meanings = sorted(set(overall.get("label_meaning", pd.Series(dtype=str)).dropna()))
         intro = "Top-1 accuracy of each model on each set"
         intro += f", measured against each image's {' / '.join(meanings)}." if meanings else "."
-        findings = []
-        for model, rows in overall.groupby("model", sort=False):
-            worst = rows.loc[rows["accuracy"].idxmin()]
-            best = rows.loc[rows["accuracy"].idxmax()]
-            detail = f"best {best['accuracy']:.3g} on {best['set']}" if len(rows) > 1 else ""
-            findings.append(Finding(study="evaluate", measure=f"lowest accuracy of {model} ({worst['set']})",
-                                    value=worst["accuracy"], verdict="info", detail=detail))
+        worst = overall.loc[overall["accuracy"].idxmin()]
+        lowest = {m: f"{rows['accuracy'].min():.3g} on {rows.loc[rows['accuracy'].idxmin(), 'set']}"
+                  for m, rows in overall.groupby("model", sort=False)}
+        findings = [Finding(study="evaluate", measure=f"lowest accuracy: {worst['model']} on {worst['set']}",
+                            value=worst["accuracy"], verdict="info",
+                            detail=f"95% CI {worst['ci_low']:.3g}–{worst['ci_high']:.3g}"
+                            + (f"; lowest per model: {per_model(lowest)}" if len(lowest) > 1 else ""))]
         return Section(title="Evaluation", intro=intro, tables=tables, figures=figs, findings=findings)
 
 

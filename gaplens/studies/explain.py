@@ -18,7 +18,7 @@ from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
 from gaplens.data.align import align_classes
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model
 from gaplens.studies.fingerprint import data_digest
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context
@@ -215,17 +215,23 @@ class Explain(Study):
             intro += ("'Mass inside object' is the share of the rendered |attribution| (channel sum, clipped at the "
                       "99th percentile) that falls inside the object's silhouette; a map that ignores the object "
                       "scores about the object's area.")
-            for model, part in summary.groupby("model", sort=False):
-                best = part.loc[part["mass inside object"].idxmax()]
+            methods = summary[summary["method"] != "edge"]  # the edge detector is a control, not a method
+            if len(methods):
+                best = methods.loc[methods["mass inside object"].idxmax()]
                 ratio = best["mass inside object"] / max(best["object area"], 1e-12)
+                per = {str(m): f"{p['mass inside object'].max():.3g} "
+                               f"({p.loc[p['mass inside object'].idxmax(), 'method']})"
+                       for m, p in methods.groupby("model", sort=False)}
                 findings.append(Finding(
-                    study="explain", measure=f"attribution inside the object ({model}, best: {best['method']})",
+                    study="explain", measure=f"attribution mass inside the object (best: {best['method']}, "
+                                             f"{best['model']})",
                     value=best["mass inside object"], verdict="pass" if ratio > 1.5 else "warning",
-                    detail=f"object area {best['object area']:.3g}; {ratio:.3g}x chance"))
+                    detail=f"object area {best['object area']:.3g}, so {ratio:.3g}x what a map ignoring the object "
+                           f"scores" + (f"; best per model: {per_model(per)}" if len(per) > 1 else "")))
         else:
-            for model, part in summary.groupby("model", sort=False):
-                findings.append(Finding(study="explain", measure=f"methods computed for {model}",
-                                        value=len(part), verdict="info"))
+            findings.append(Finding(study="explain", measure="maps computed", value=len(rows), verdict="info",
+                                    detail=f"{summary['method'].nunique()} methods, {summary['model'].nunique()} "
+                                           "models"))
         return Section(title="Explanations", intro=intro, tables=[("Methods", summary)],
                        figures=figures_of(artifacts), findings=findings)
 

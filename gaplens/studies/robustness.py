@@ -15,7 +15,7 @@ import pandas as pd
 
 from gaplens.data.align import align_classes
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model
 from gaplens.studies.fingerprint import data_digest
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context
@@ -102,15 +102,18 @@ class Sweep(Study):
         if protocols:
             intro += "\n\n" + "\n\n".join(protocols)
         findings = []
-        for model, part in rows.groupby("model", sort=False):
-            clean = part[part["level_index"] == 0]["accuracy"].mean()
-            hardest = part.groupby("distortion")["accuracy"].min()
-            worst = hardest.idxmin()
-            chance = float(part["chance"].iloc[0]) if "chance" in part else float("nan")
-            findings.append(Finding(study="robustness", measure=f"hardest distortion for {model}: {worst}",
-                                    value=float(hardest[worst]), verdict="warning" if hardest[worst] <= chance * 1.5
-                                    else "info", detail=f"accuracy at its strongest level; mildest levels {clean:.3g}, "
-                                    f"chance {chance:.3g}"))
+        if len(rows):
+            # the distortion whose mean accuracy over its levels is lowest, for each model
+            mean = rows.groupby(["model", "distortion"], sort=False)["accuracy"].mean()
+            hardest = {str(m): f"{d} {mean[m, d]:.3g}" for m, d in
+                       mean.groupby(level="model", sort=False).idxmin().str[1].items()}
+            worst_model, worst = mean.idxmin()
+            chance = float(rows["chance"].iloc[0]) if "chance" in rows else float("nan")
+            findings.append(Finding(
+                study="robustness", measure=f"hardest distortion: {worst} ({worst_model})",
+                value=float(mean[worst_model, worst]), verdict="info",
+                detail=f"mean accuracy over its levels; chance {chance:.3g}"
+                + (f"; hardest per model: {per_model(hardest)}" if len(hardest) > 1 else "")))
         return Section(
             title="Distortion robustness", intro=intro,
             tables=[("Mean accuracy over each distortion's levels", means.reset_index()),

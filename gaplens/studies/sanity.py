@@ -117,13 +117,19 @@ class Sanity(Study):
             prefix = f"{model}: " if verdicts["model"].nunique() > 1 else ""
             tables.append((f"{prefix}verdicts (✓: the maps changed enough when the model or data was randomized)",
                            verdict_matrix(part, rows="method", columns="mode", default_check="≤")))
-            for mode, rows in part.groupby("mode", sort=False):
-                passed = int(rows["passed"].astype(bool).sum())
-                failing = ", ".join(rows.loc[~rows["passed"].astype(bool), "method"].astype(str))
-                findings.append(Finding(
-                    study="sanity", measure=f"methods passing {mode} randomization ({model})",
-                    value=f"{passed}/{len(rows)}", verdict="pass" if passed == len(rows) else "fail",
-                    detail=f"failing: {failing}" if failing else ""))
+        if len(verdicts):
+            passed = verdicts["passed"].astype(bool)
+            counts = {f"{mode}": f"{int(passed[rows.index].sum())}/{len(rows)}"
+                      for mode, rows in verdicts.groupby("mode", sort=False)}
+            tested = verdicts[verdicts["method"] != "edge"]  # the edge control is expected to fail
+            sensitive = sorted(set(tested["method"]) - set(tested.loc[~tested["passed"].astype(bool), "method"]))
+            failing = sorted(set(tested.loc[~tested["passed"].astype(bool), "method"]))
+            findings.append(Finding(
+                study="sanity", measure="methods whose maps change when the model or data is randomized",
+                value=", ".join(f"{k} {v}" for k, v in counts.items()),
+                verdict="pass" if not failing else ("fail" if not sensitive else "warning"),
+                detail=(f"insensitive: {', '.join(failing)}" if failing else "every method is sensitive")
+                + (f"; sensitive to all tests: {', '.join(sensitive)}" if sensitive and failing else "")))
         similarity = df[(df["kind"] == "similarity") & (df["metric"] == "spearman_abs")]
         if len(similarity):
             last = similarity.groupby(["model", "mode", "method"], sort=False)["layer_index"].transform("max")

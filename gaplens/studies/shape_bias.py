@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model, span
 from gaplens.studies.fingerprint import data_digest
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context
@@ -90,10 +90,16 @@ class ShapeBias(Study):
         overall = df[df["category"] == "all"] if "category" in df else df.iloc[:0]
         hidden = ("study", "unit", "category", "class_names")
         cols = [c for c in overall.columns if c not in hidden and overall[c].notna().any()]
-        findings = [Finding(study="shape_bias", measure=f"shape bias of {row['model']}", value=row["shape_bias"],
-                            verdict="info", detail=f"95% CI {row['ci_low']:.3g}-{row['ci_high']:.3g}; "
-                            f"{int(row['n_trials'])} conflict trials")
-                    for _, row in overall.iterrows()]
+        rows = list(overall.iterrows())
+        findings = []
+        if rows:
+            intervals = {str(r["model"]): f"{r['shape_bias']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+                         for _, r in rows}
+            findings.append(Finding(
+                study="shape_bias", measure="shape bias" + (f" of {rows[0][1]['model']}" if len(rows) == 1
+                                                           else f" ({len(rows)} models)"),
+                value=span(overall["shape_bias"]), verdict="info",
+                detail=f"95% CI {per_model(intervals)}; humans about 0.96, ImageNet ResNet-50 about 0.22"))
         return Section(
             title="Texture vs. shape",
             intro=("Cue-conflict images carry the shape of one class and the texture of another (Geirhos et al. "

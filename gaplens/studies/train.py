@@ -18,7 +18,7 @@ import torch
 
 from gaplens.core.errors import InputError
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model, span
 from gaplens.studies.fingerprint import data_digest, digest
 from gaplens.studies.models import ModelRef
 from gaplens.studies.runner import Context
@@ -118,8 +118,12 @@ class Train(Study):
         cols = [c for c in ("model", "arch", "epoch", "train_loss", "train_accuracy", "val_accuracy") if c in last]
         summary = last[cols].copy()
         summary["training seconds"] = summary["model"].map(totals)
-        findings = [Finding(study="train", measure=f"final training accuracy of {row['model']}",
-                            value=row["train_accuracy"], verdict="info") for _, row in last.iterrows()]
+        accuracy = dict(zip(last["model"].astype(str), last["train_accuracy"], strict=True))
+        findings = [Finding(study="train", measure=f"final training accuracy ({len(accuracy)} models)"
+                            if len(accuracy) > 1 else f"final training accuracy of {next(iter(accuracy))}",
+                            value=span(accuracy.values()), verdict="info",
+                            detail=per_model({k: f"{v:.3g}" for k, v in accuracy.items()}) if len(accuracy) > 1
+                            else "")]
         return Section(title="Training", intro="The last epoch of each model trained in this run.",
                        tables=[("Models", summary)], figures=figures_of(artifacts), findings=findings)
 

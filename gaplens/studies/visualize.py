@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from gaplens.report.html import Finding, Section, register_section
-from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of, per_model
 from gaplens.studies.fingerprint import data_digest
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context
@@ -42,11 +42,12 @@ def visualize_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
                             "target_rank") if c in classes]
         tables.append(("Class models: is each image classified as its class?", classes[cols]))
         if "target_rank" in classes:
-            for (model, label), part in classes.groupby(["model", "objective_label"], sort=False):
-                top = int((part["target_rank"] == 1).sum())
-                findings.append(Finding(study=STUDY, measure=f"class models ranked first by {model} ({label})",
-                                        value=f"{top}/{len(part)}",
-                                        verdict="pass" if top == len(part) else "warning"))
+            top = int((classes["target_rank"] == 1).sum())
+            per = {f"{m} ({label.removeprefix('maximize ')})": f"{int((p['target_rank'] == 1).sum())}/{len(p)}"
+                   for (m, label), p in classes.groupby(["model", "objective_label"], sort=False)}
+            findings.append(Finding(study=STUDY, measure="class models that the model classifies as their class",
+                                    value=f"{top}/{len(classes)}", verdict="pass" if top == len(classes) else "warning",
+                                    detail=per_model(per) if len(per) > 1 else ""))
     return Section(
         title="Feature visualization",
         intro=("Images made by gradient ascent on the input (Simonyan et al. 2013; Olah et al. 2017): class models "
