@@ -83,7 +83,7 @@ _CORELS = _LOAD + textwrap.dedent("""
     errors = float(np.mean(pred != y))
     print(json.dumps({"objective": errors + args["lam"] * (len(rules) - 1), "seconds": seconds,
                       "rules": len(rules) - 1, "peak_mb": peak_mb(), "text": str(clf.rl_),
-                      "antecedents": len(corels_set(onehot, 0.01))}))
+                      "antecedents": corels_set(onehot, 0.01).shape[1]}))
 """)
 
 
