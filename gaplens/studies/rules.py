@@ -125,16 +125,16 @@ class RuleList(Study):
         findings = []
         for _, s in df[kind == "summary"].iterrows():
             gap = s["objective"] - s["lower_bound"]
-            findings.append(Finding(study="rules", measure=f"rule list for {s['label']}", value=int(s["n_rules"]),
-                                    verdict="info",
-                                    detail=(f"objective {s['objective']:.4f}, " + ("certified optimal" if s["certified"]
-                                            else f"not certified ({s['stopped']}): gap {gap:.4f}")
-                                            + f" after {int(s['nodes'])} prefixes in {s['seconds']:.1f} s")))
-            findings.append(Finding(study="rules", measure="training accuracy", value=s["train_accuracy"],
-                                    verdict="info", detail=f"{int(s['n_train'])} rows"))
-            if pd.notna(s.get("test_accuracy")):
-                findings.append(Finding(study="rules", measure="test accuracy", value=s["test_accuracy"],
-                                        verdict="info", detail=f"{int(s['n_test'])} held-out rows"))
+            accuracy = s["test_accuracy"] if pd.notna(s.get("test_accuracy")) else s["train_accuracy"]
+            where = (f"test accuracy on {int(s['n_test'])} held-out rows" if pd.notna(s.get("test_accuracy"))
+                     else f"training accuracy on {int(s['n_train'])} rows")
+            certificate = ("certified optimal" if s["certified"]
+                           else f"not certified ({s['stopped']}): gap {gap:.4f}")
+            findings.append(Finding(
+                study="rules", measure=f"{where} of a {int(s['n_rules'])}-rule list for {s['label']}",
+                value=accuracy, verdict="pass" if s["certified"] else "warning",
+                detail=f"objective {s['objective']:.4f}, {certificate} after {int(s['nodes'])} prefixes in "
+                       f"{s['seconds']:.1f} s; training accuracy {s['train_accuracy']:.3g}"))
         return Section(
             title="Rule lists",
             intro=("A certifiably optimal rule list (CORELS, Angelino et al. 2018): among all ordered lists of "
