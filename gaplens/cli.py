@@ -750,8 +750,21 @@ def rules_fit(
     _emit({k: summary.get(k) for k in keys}, as_json)
 
 def main() -> None:
-    """Console entry point."""
-    app(prog_name="gaplens")
+    """Console entry point: usage errors are one ``error: ...`` line (exit 2), as every other mistake."""
+    # Typer's click (vendored in recent Typer) is reached through a public class, not a private module.
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(prog_name="gaplens", standalone_mode=False)
+    except click_error as exc:
+        context = getattr(exc, "ctx", None)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        if exc.format_message():  # empty for a bare group, whose help has been shown
+            typer.echo(f"error: {exc.format_message()}{where}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -387,3 +387,13 @@ def test_audit_of_a_trained_model_on_an_exported_folder(tmp_path):
     df = records(tmp_path / "b")
     assert set(df["study"]) == {"audit", "explain"}
     assert "the images have no labels" in (tmp_path / "b" / "report.html").read_text()
+
+
+def test_usage_errors_of_the_installed_command_are_one_line():
+    for args, expected in ((["train", "--out", "x"], "Missing option '--data'"),
+                           (["explain", "--bogus"], "No such option: --bogus")):
+        result = subprocess.run([sys.executable, "-m", "gaplens", *args], capture_output=True, text=True)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+        assert "╭" not in result.stderr and "Traceback" not in result.stderr
