@@ -21,16 +21,20 @@ independent implementation of the same construction:
    ``sigma_max = S / 4``): a slice is dragged along by the displacements of every coarser scale,
    so a fine detail moves with the blob it belongs to; and an *incoherent* field ``I_k``, blurred
    at ``grain`` pixels and drawn independently for every scale. The displacement of slice ``k`` is
-   ``reach * (C_k + coherence * I_k)`` pixels, independently in x and y.
+   ``reach * ((1 - coherence) * I_k + coherence * C_k)`` pixels, independently in x and y.
 3. **Disarray.** Each output pixel takes, from every slice, the slice's value at the pixel's
    displaced position (bilinear interpolation on the slice's grid; positions are clamped to the
    padded plane); the values are summed and clipped to ``[0, 1]``. Random fields are drawn on
    grids as coarse as their blur allows and interpolated to the output pixels.
 
-``coherence`` follows the factory's ``PartiallyCoherentDisarray``, where it is the weight of the
-per-scale (incoherent) field added to the coherent one: ``coherence = 0`` is the purely coherent
-disarray, larger values add independent jitter per scale. With ``reach = 0`` nothing moves and
-the image is returned (up to float rounding); displacements scale linearly with ``reach``.
+``coherence`` follows pull request #1 of the Eidolon toolbox, the version Geirhos et al. (2018)
+made their stimuli with (their README says so): the displacement field of a scale is
+``(1 - c) * incoherent + c * coherent``, so ``coherence = 1`` (Eidolon I) is the purely coherent
+disarray (a fine detail moves with the blob it belongs to; the finest and coarsest fields are
+correlated), and ``coherence = 0`` (Eidolon III) the purely incoherent one (every scale jitters
+independently). The toolbox's unfixed master branch computes ``coherent + c * incoherent``, which
+swaps the meaning of the two ends. With ``reach = 0`` nothing moves and the image is returned (up
+to float rounding); displacements scale linearly with ``reach``.
 
 Differences from the factory (not bit-for-bit): the random fields are generated in the Fourier
 domain and normalised to unit variance exactly (the factory's Python port normalises with
@@ -154,7 +158,7 @@ def _refine(field: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Te
 
 def _displacement_fields(rng: ImageRandom, size: tuple[int, int], sigmas: list[float], sigma_max: float,
                          coherence: float, grain: float, device: torch.device):
-    """Yield ``(k, fields (n, 2, H, W))`` for the output pixels, coarsest scale first: ``C_k + coherence I_k``.
+    """Yield ``(k, fields (n, 2, H, W))`` for the output pixels, coarsest scale first: ``(1-c) I_k + c C_k``.
 
     Fields live on the coarsest grid their blur allows; the coherent sum is refined (bilinear
     upsampling) as finer scales are added to it.
@@ -172,8 +176,9 @@ def _displacement_fields(rng: ImageRandom, size: tuple[int, int], sigmas: list[f
             coherent_step = step
         incoherent = maker.draw(grain, grain_step)
         common = min(coherent_step, grain_step)
-        total = (_refine(coherent, coherent_step // common, maker.grid(common))
-                 + coherence * _refine(incoherent, grain_step // common, maker.grid(common)))
+        # both fields are drawn at every coherence, so eidolon_I, II and III share random numbers
+        total = (coherence * _refine(coherent, coherent_step // common, maker.grid(common))
+                 + (1 - coherence) * _refine(incoherent, grain_step // common, maker.grid(common)))
         yield k, _refine(total, common, size)
 
 
@@ -266,7 +271,8 @@ def eidolon(images: torch.Tensor, reach: float, coherence: float, grain: float =
 
     Args:
         reach: displacement strength in pixels (``>= 0``; 0 leaves the image unchanged).
-        coherence: weight of the per-scale incoherent field (``>= 0``; the paper uses 1.0, 0.3, 0.0).
+        coherence: weight ``c`` of the coherent field, in ``[0, 1]``: the displacement is
+            ``(1 - c) * incoherent + c * coherent`` (the paper: 1.0, 0.3, 0.0 for Eidolon I, II, III).
         grain: blur (pixels) of the incoherent fields (``> 0``; the paper uses 10).
         seed, index: per-image random streams, as in :func:`gaplens.robustness.distort`.
         greyscale_first: work on the greyscale image, as the Eidolon Factory and the paper do; with
@@ -280,6 +286,8 @@ def eidolon(images: torch.Tensor, reach: float, coherence: float, grain: float =
     for name, value, low in (("reach", reach, 0.0), ("coherence", coherence, 0.0), ("grain", grain, 1e-9)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
             raise InputError(f"{name}={value!r}; expected a finite number >= {low:g}")
+    if coherence > 1:
+        raise InputError(f"coherence={coherence!r}; expected a weight in [0, 1] (1 = fully coherent, Eidolon I)")
     if min(images.shape[-2:]) < 4:
         raise InputError(f"images of size {images.shape[-2]}x{images.shape[-1]}: eidolons need at least 4x4 pixels")
     if not isinstance(greyscale_first, bool):
