@@ -660,7 +660,12 @@ def stylize_convert_weights(
     _emit(convert_weights_command(encoder, decoder, out), as_json)
 
 
-Scale = Annotated[str, typer.Option(help="Axis scaling of the linear fit: probit, logit or linear.")]
+Scale = Annotated[str, typer.Option(help="Axis scaling of the primary fit: probit, logit or linear (the linear "
+                                          "and probit fits are both reported).")]
+NBoot = Annotated[int, typer.Option(help="Bootstrap resamples of the models for the fits' intervals "
+                                         "(Recht et al. used 100000).")]
+BootSeed = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
+Alpha = Annotated[float, typer.Option(help="1 - alpha is the level of every interval.")]
 
 
 @shift_app.command("evaluate")
@@ -672,6 +677,9 @@ def shift_evaluate(
     out: Out,
     scale: Scale = "probit",
     batch_size: int = 256,
+    n_boot: NBoot = 2000,
+    seed: BootSeed = 0,
+    alpha: Alpha = 0.05,
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
@@ -685,13 +693,19 @@ def shift_evaluate(
     from gaplens.studies import ShiftEvaluate, model_refs, run_study
 
     result = run_study(ShiftEvaluate(model_refs(models, device=device, trust_code=trust_code), original, new, scale,
-                                     batch_size=batch_size), out, fresh=fresh, device=device)
+                                     batch_size=batch_size, n_boot=n_boot, seed=seed, alpha=alpha),
+                       out, fresh=fresh, device=device)
     _emit(_shift_summary(result.records), as_json)
 
 
 def _shift_summary(rows: list[dict]) -> dict:
     summary = next(r for r in rows if r.get("kind") == "summary")
-    return {k: v for k, v in summary.items() if k not in ("study", "unit", "kind", "comparison")}
+    out = {k: v for k, v in summary.items() if k not in ("study", "unit", "kind", "comparison")}
+    out["fits"] = {r["scale"]: {k: r[k] for k in ("slope", "slope_ci_low", "slope_ci_high", "intercept",
+                                                  "intercept_ci_low", "intercept_ci_high", "r2", "n_outliers")}
+                   for r in rows if r.get("kind") == "fit"}
+    out["outliers"] = [r["model"] for r in rows if r.get("kind") == "model" and r.get("outlier")]
+    return out
 
 
 @shift_app.command("analyze")
@@ -700,18 +714,23 @@ def shift_analyze(
     csv: Annotated[Path, typer.Option(help="CSV: model, correct_original, n_original, correct_new, n_new.")],
     out: Out,
     scale: Scale = "probit",
+    n_boot: NBoot = 2000,
+    seed: BootSeed = 0,
+    alpha: Alpha = 0.05,
+    percent: Annotated[bool, typer.Option("--percent", help="Accuracy columns are in percent (0-100).")] = False,
     as_json: AsJson = False,
     fresh: Fresh = False,
 ) -> None:
-    """Analyze published or precomputed counts: drops with intervals, the fit and its figure.
+    """Analyze published or precomputed counts: drops with intervals, linear and probit fits, outliers.
 
-    Example: gaplens shift analyze --csv published.csv --scale linear --out runs/recht
+    Example: gaplens shift analyze --csv published.csv --scale linear --n-boot 100000 --percent --out runs/recht
     """
     from gaplens.studies import ShiftAnalyze, run_study
 
     if not csv.is_file():
         raise InputError(f"--csv {str(csv)!r}: no such file")
-    _emit(_shift_summary(run_study(ShiftAnalyze(csv, scale), out, fresh=fresh).records), as_json)
+    study = ShiftAnalyze(csv, scale, n_boot=n_boot, seed=seed, alpha=alpha, percent=percent)
+    _emit(_shift_summary(run_study(study, out, fresh=fresh).records), as_json)
 
 
 @rules_app.command("fit")
