@@ -21,6 +21,7 @@ from gaplens.robustness.base import DISTORTIONS, Distortion, clean, distort, reg
 from gaplens.robustness.colour import greyscale
 from gaplens.robustness.eidolon import eidolon as eidolon_disarray
 from gaplens.robustness.figures import accuracy_vs_level_figure, stimulus_sheet_figure
+from gaplens.robustness.published import published_gamma_table, published_mean_spectrum
 from gaplens.robustness.spectral import mean_amplitude_spectrum
 from gaplens.robustness.sweep import sweep
 
@@ -35,5 +36,5 @@ for _distortion in (
 __all__ = [
     "DISTORTIONS", "Distortion", "distort", "clean", "select_distortions", "greyscale", "eidolon_disarray",
     "mean_amplitude_spectrum", "sweep", "accuracy_vs_level_figure", "stimulus_sheet_figure",
-    "distortion_augment", "DistortionAugment", "imagenet16",
+    "distortion_augment", "DistortionAugment", "imagenet16", "published_gamma_table", "published_mean_spectrum",
 ]

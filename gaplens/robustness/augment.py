@@ -27,8 +27,9 @@ class DistortionAugment:
     training run sees the same augmented images. Works on any device; images stay ``(N, 3, H, W)``
     in ``[0, 1]``.
 
-    ``power_equalisation`` without a ``target_spectrum`` option equalises to the mean spectrum of
-    the images that drew it in the batch; pass the training set's
+    ``power_equalisation`` without a ``target_spectrum`` option equalises 224 x 224 images to the
+    published ImageNet spectrum and images of other sizes to the mean spectrum of the images that
+    drew it in the batch; pass the training set's
     :func:`~gaplens.robustness.mean_amplitude_spectrum` in ``options`` to use a fixed target.
     """
 

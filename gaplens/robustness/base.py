@@ -322,8 +322,9 @@ def distort(images: torch.Tensor, name: str, level: object, seed: int = 0, *,
             result for an image does not depend on the other images in the batch, and
             ``torch.cat([distort(a, ..., index=ia), distort(b, ..., index=ib)])`` equals
             ``distort(cat([a, b]), ..., index=cat([ia, ib]))``. The exception is
-            ``power_equalisation`` without ``target_spectrum=``, which uses the batch's mean
-            spectrum (``DISTORTIONS[name].batch_dependent``).
+            ``power_equalisation`` with ``target_spectrum="batch_mean"`` (the default for images
+            that are not 224 x 224), which uses the batch's mean spectrum
+            (``DISTORTIONS[name].batch_dependent``).
         options: the distortion's keyword options (``DISTORTIONS[name].options``), e.g.
             ``grey_mean=`` for the filters, ``target_spectrum=`` for power equalisation.
 

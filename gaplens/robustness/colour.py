@@ -14,6 +14,7 @@ import torch
 
 from gaplens.core.errors import InputError
 from gaplens.robustness.base import Distortion, named_level, numeric_level
+from gaplens.robustness.published import published_gamma_table
 
 __all__ = ["LUMINANCE", "greyscale", "to_rgb", "adjust_contrast", "opponent_colour"]
 
@@ -97,7 +98,7 @@ def _opponent_matrix() -> np.ndarray:
 
 
 def _gamma_table(table: object) -> torch.Tensor:
-    values = torch.as_tensor(np.asarray(table, dtype=np.float64)).reshape(-1)
+    values = torch.tensor(np.asarray(table, dtype=np.float64)).reshape(-1)
     if values.numel() < 2 or not torch.isfinite(values).all():
         raise InputError("gamma_table: expected at least 2 finite values (256 for 8-bit displays)")
     if not bool((values[1:] > values[:-1]).all()) or float(values[0]) < 0 or float(values[-1]) > 1:
@@ -114,51 +115,80 @@ def _interp(x: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor
     return y0 + (x - x0) / (x1 - x0) * (y1 - y0)
 
 
-def opponent_colour(images: torch.Tensor, gamma: float = 2.2, gamma_table: object = None) -> torch.Tensor:
+def _nearest_entry(values: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Index of the entry of the increasing table ``ys`` nearest to each value (the lower one on a tie)."""
+    i = torch.searchsorted(ys, values.contiguous()).clamp(1, ys.numel() - 1)
+    lower, upper = ys[i - 1], ys[i]
+    return torch.where(values - lower <= upper - values, i - 1, i)
+
+
+def opponent_colour(images: torch.Tensor, gamma: float | None = None, gamma_table: object = None,
+                    snap: bool = True) -> torch.Tensor:
     """Invert both chromatic axes of an opponent (DKL) colour space; luminance is kept.
 
-    Pixel values are linearised with the display's transfer function (``x ** gamma``, or the
-    measured ``gamma_table``: display output for each of the equally spaced inputs
-    ``0, 1/(K-1), ..., 1``, interpolated linearly), mapped to cone activations, shifted so that the
-    display's mid-grey (linear 0.5) is the origin, converted to DKL axes (L+M, L-M, S-(L+M)), the
-    two chromatic axes are negated, and everything is mapped back. Colours that leave the display
-    gamut are clipped in linear space, as in the published code. Without clipping the map is an
-    involution: applying it twice gives the image back.
+    Pixel values are linearised with the display's transfer function, mapped to cone activations,
+    shifted so that the display's mid-grey (linear 0.5) is the origin, converted to DKL axes
+    (L+M, L-M, S-(L+M)), the two chromatic axes are negated, and everything is mapped back.
+    Colours that leave the display gamut are clipped in linear space, as in the published code.
 
-    Differences from the published code: the display transfer is interpolated (the published code
-    snaps to the nearest of 256 table entries), so the output is not quantised to 8 bits.
+    The display transfer function is, by default, the measured table of the paper's display
+    (:func:`~gaplens.robustness.published_gamma_table`, 256 entries; a power law fitted to it has
+    an exponent of about 2.48): ``gamma_table`` replaces it by another table (display output for
+    each of the equally spaced inputs ``0, 1/(K-1), ..., 1``; looked up with linear interpolation,
+    which is exact at those inputs), ``gamma`` by the power law ``x ** gamma``.
+
+    Args:
+        images: ``(N, 3, H, W)`` in ``[0, 1]``.
+        gamma: a display exponent (e.g. 2.2) instead of a table; exclusive with ``gamma_table``.
+        gamma_table: a measured display table (default: the published one).
+        snap: with a table, map back as the published code does: to the input of the *nearest*
+            table entry, ``k / (K-1)`` (8-bit output for the published table); ``False``
+            interpolates the table's inverse instead (not quantised; then, for colours that stay
+            in gamut, applying the map twice gives the image back).
+
+    Returns:
+        ``(N, 3, H, W)`` in ``[0, 1]``; with the published table and ``snap=True`` equal to the
+        published code's output for 8-bit input (up to float rounding at ties between two entries).
     """
+    if not isinstance(snap, bool):
+        raise InputError(f"snap={snap!r}; expected True or False")
     matrix = torch.as_tensor(_opponent_matrix(), dtype=images.dtype, device=images.device)
-    if gamma_table is None:
+    if gamma is not None:
+        if gamma_table is not None:
+            raise InputError("give gamma= (a power law) or gamma_table= (a measured table), not both")
         if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma > 0):
             raise InputError(f"gamma={gamma!r}; expected a positive display exponent (e.g. 2.2)")
         linear = images ** gamma
     else:
-        ys = _gamma_table(gamma_table).to(dtype=images.dtype, device=images.device)
+        table = published_gamma_table() if gamma_table is None else gamma_table
+        ys = _gamma_table(table).to(dtype=images.dtype, device=images.device)
         xs = torch.linspace(0, 1, ys.numel(), dtype=images.dtype, device=images.device)
         linear = _interp(images, xs, ys)
     n, _, h, w = linear.shape
     flipped = torch.matmul(matrix, (linear - 0.5).reshape(n, 3, h * w)).reshape(n, 3, h, w).add_(0.5).clamp_(0, 1)
-    if gamma_table is None:
+    if gamma is not None:
         return flipped ** (1.0 / gamma)
+    if snap:
+        return _nearest_entry(flipped, ys).to(images.dtype) / (ys.numel() - 1)
     return _interp(flipped, ys, xs)
 
 
-def _opponent(images: torch.Tensor, level: str, rng: object, gamma: float = 2.2,
-              gamma_table: object = None) -> torch.Tensor:
+def _opponent(images: torch.Tensor, level: str, rng: object, gamma: float | None = None,
+              gamma_table: object = None, snap: bool = True) -> torch.Tensor:
     if level == "true":
         return images.clone()
-    return opponent_colour(images, gamma=gamma, gamma_table=gamma_table).clamp(0, 1)
+    return opponent_colour(images, gamma=gamma, gamma_table=gamma_table, snap=snap).clamp(0, 1)
 
 
 OPPONENT_COLOUR = Distortion(
     name="opponent_colour",
     levels=("true", "opponent"),
-    description="invert both chromatic axes of a DKL opponent colour space (luminance kept)",
+    description="invert both chromatic axes of a DKL opponent colour space (luminance kept); the paper's "
+                "measured display table by default",
     apply=_opponent,
     parse=named_level("opponent_colour", ("true", "opponent")),
     clean_level="true",
     reference=lambda images, **_: images.clone(),
     level_label="colour",
-    options=("gamma", "gamma_table"),
+    options=("gamma", "gamma_table", "snap"),
 )

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from gaplens.core.errors import InputError
 from gaplens.core.text import plain
 from gaplens.robustness.base import DISTORTIONS, check_images, distort, select_distortions
+from gaplens.robustness.published import PUBLISHED_SPECTRUM_SIZE
 from gaplens.robustness.spectral import mean_amplitude_spectrum
 
 __all__ = ["accuracy_vs_level_figure", "stimulus_sheet_figure", "level_label"]
@@ -107,8 +108,9 @@ def stimulus_sheet_figure(images: torch.Tensor, which: int = 0, distortions: str
 
     Args:
         images: ``(N, 3, H, W)`` in ``[0, 1]``; image ``which`` is shown. The others matter only for
-            ``power_equalisation`` without a ``target_spectrum`` option: it then uses the mean
-            amplitude spectrum of all ``images`` (with one image, equalising changes nothing).
+            ``power_equalisation`` without a ``target_spectrum`` option on images that are not
+            224 x 224: it then uses the mean amplitude spectrum of all ``images`` (with one image,
+            equalising changes nothing); 224 x 224 images get the published ImageNet spectrum.
         distortions: as for :func:`gaplens.robustness.sweep`.
         seed: seed of the random distortions.
         options: dict distortion name -> options, as for :func:`gaplens.robustness.sweep`.
@@ -124,7 +126,8 @@ def stimulus_sheet_figure(images: torch.Tensor, which: int = 0, distortions: str
     axes = np.atleast_2d(fig.subplots(len(names), columns, squeeze=False))
     for row, name in enumerate(names):
         opts = dict(options.get(name, {}))
-        if name == "power_equalisation" and "target_spectrum" not in opts:
+        if name == "power_equalisation" and opts.get("target_spectrum") is None \
+                and tuple(images.shape[-2:]) != PUBLISHED_SPECTRUM_SIZE:
             opts["target_spectrum"] = mean_amplitude_spectrum(images)
         for col in range(columns):
             ax = axes[row, col]

@@ -17,8 +17,9 @@ from gaplens.core.datasets import dataset_length, iterate_batches
 from gaplens.core.errors import InputError
 from gaplens.robustness.base import Distortion, ImageRandom, named_level, numeric_level
 from gaplens.robustness.colour import greyscale, to_rgb
+from gaplens.robustness.published import PUBLISHED_SPECTRUM_SIZE, published_mean_spectrum
 
-__all__ = ["phase_scramble", "power_equalise", "amplitude_spectrum", "mean_amplitude_spectrum"]
+__all__ = ["phase_scramble", "power_equalise", "amplitude_spectrum", "mean_amplitude_spectrum", "resolve_target"]
 
 
 def _self_paired_columns(w: int) -> list[int]:
@@ -81,19 +82,50 @@ def _check_target(target_spectrum: object, h: int, w: int, dtype: torch.dtype, d
     return target.to(dtype=dtype, device=device)
 
 
-def power_equalise(grey: torch.Tensor, target_spectrum: torch.Tensor | None = None) -> torch.Tensor:
-    """Keep each image's Fourier phases, replace its amplitudes by ``target_spectrum``; not clipped.
+#: Named targets of power equalisation.
+TARGETS = ("imagenet", "batch_mean")
 
-    ``grey`` is ``(N, 1, H, W)``; ``target_spectrum`` a centred ``(H, W)`` amplitude spectrum
-    (default: the mean amplitude spectrum of ``grey`` itself). The target's even part
-    ``(A(f) + A(-f)) / 2`` is used (a real image has an even amplitude spectrum; mean spectra of
-    real images are even already), so the result's amplitude spectrum equals it exactly.
+
+def resolve_target(target_spectrum: object, size: tuple[int, int]) -> object:
+    """The named target that ``target_spectrum`` stands for on images of ``size`` (arrays are returned as given).
+
+    ``None`` (the default) is ``"imagenet"`` (the published mean spectrum, the paper's target) for
+    224 x 224 images, the only size it exists for, and ``"batch_mean"`` for other sizes.
+    """
+    if target_spectrum is None:
+        return "imagenet" if tuple(size) == PUBLISHED_SPECTRUM_SIZE else "batch_mean"
+    if isinstance(target_spectrum, str) and target_spectrum not in TARGETS:
+        raise InputError(f"target_spectrum={target_spectrum!r}; expected one of {list(TARGETS)} or an (H, W) "
+                         "amplitude spectrum")
+    return target_spectrum
+
+
+def power_equalise(grey: torch.Tensor, target_spectrum: object = None) -> torch.Tensor:
+    """Keep each image's Fourier phases, replace its amplitudes by a target spectrum; not clipped.
+
+    ``grey`` is ``(N, 1, H, W)``. ``target_spectrum`` is a centred ``(H, W)`` amplitude spectrum, or
+    a name: ``"imagenet"``, the published mean spectrum of greyscale ImageNet
+    (:func:`~gaplens.robustness.published_mean_spectrum`, 224 x 224 images only), the target of
+    Geirhos et al. (2018); ``"batch_mean"``, the mean amplitude spectrum of ``grey`` itself (then
+    one image's output depends on the other images of the batch). The default ``None`` is
+    ``"imagenet"`` for 224 x 224 images and ``"batch_mean"`` for other sizes (where no published
+    spectrum exists; pass a fixed target, e.g. :func:`mean_amplitude_spectrum` of a dataset, to keep
+    images independent). The target's even part ``(A(f) + A(-f)) / 2`` is used (a real image has an
+    even amplitude spectrum; mean spectra of real images are even already), so the result's
+    amplitude spectrum equals it exactly.
     """
     h, w = grey.shape[-2:]
-    if target_spectrum is None:
+    target = resolve_target(target_spectrum, (h, w))
+    if isinstance(target, str) and target == "batch_mean":
         target = amplitude_spectrum(grey).mean(dim=0).squeeze(0)
+    elif isinstance(target, str):
+        if (h, w) != PUBLISHED_SPECTRUM_SIZE:
+            raise InputError(f"target_spectrum='imagenet': the published ImageNet spectrum is 224x224 but the images "
+                             f"are {h}x{w}; resize them to 224x224, or give target_spectrum='batch_mean' or an "
+                             "(H, W) spectrum such as mean_amplitude_spectrum(dataset)")
+        target = torch.tensor(published_mean_spectrum(), dtype=grey.dtype, device=grey.device)
     else:
-        target = _check_target(target_spectrum, h, w, grey.dtype, grey.device)
+        target = _check_target(target, h, w, grey.dtype, grey.device)
     target = _symmetric(torch.fft.ifftshift(target, dim=(-2, -1)))[..., : w // 2 + 1]
     phases = torch.fft.rfft2(grey).angle()
     return torch.fft.irfft2(torch.polar(target.expand_as(phases).contiguous(), phases), s=(h, w))
@@ -145,10 +177,11 @@ def _power(images: torch.Tensor, level: str, rng: object, target_spectrum: objec
 
 
 def _power_prepare(images: torch.Tensor, level: str, target_spectrum: object = None) -> dict:
-    """Without a target, the mean amplitude spectrum of the whole batch (before it is chunked)."""
-    if level == "equalised" and target_spectrum is None:
-        target_spectrum = amplitude_spectrum(greyscale(images)).mean(dim=0).squeeze(0)
-    return {"target_spectrum": target_spectrum}
+    """A ``"batch_mean"`` target is the mean amplitude spectrum of the whole batch (before it is chunked)."""
+    target = resolve_target(target_spectrum, tuple(images.shape[-2:]))
+    if level == "equalised" and isinstance(target, str) and target == "batch_mean":
+        target = amplitude_spectrum(greyscale(images)).mean(dim=0).squeeze(0)
+    return {"target_spectrum": target}
 
 
 PHASE_NOISE = Distortion(
@@ -166,7 +199,8 @@ PHASE_NOISE = Distortion(
 POWER_EQUALISATION = Distortion(
     name="power_equalisation",
     levels=("original", "equalised"),
-    description="greyscale, amplitude spectrum replaced by a mean spectrum (phases kept), clipped",
+    description="greyscale, amplitude spectrum replaced by the published ImageNet mean spectrum (224 px; "
+                "other sizes: the batch mean or a given spectrum), phases kept, clipped",
     apply=_power,
     parse=named_level("power_equalisation", ("original", "equalised")),
     clean_level="original",

@@ -23,6 +23,7 @@ from gaplens.core.hooks import frozen
 from gaplens.core.stats import clopper_pearson
 from gaplens.robustness import imagenet16
 from gaplens.robustness.base import DISTORTIONS, check_options, distort, resolve_levels, select_distortions
+from gaplens.robustness.published import PUBLISHED_SPECTRUM_SIZE
 from gaplens.robustness.spectral import mean_amplitude_spectrum
 
 __all__ = ["sweep"]
@@ -82,7 +83,8 @@ def sweep(
         model_name: the ``model`` of the records.
         options: dict distortion name -> its options, e.g. ``{"power_equalisation":
             {"target_spectrum": spectrum}}``. Without a ``target_spectrum``, power equalisation uses
-            the mean amplitude spectrum of the evaluated set (computed once).
+            the published ImageNet mean spectrum on 224 x 224 images (the paper's target) and the
+            mean amplitude spectrum of the evaluated set (computed once) at other sizes.
         progress: show a tqdm bar over the distortions.
 
     Returns:
@@ -124,14 +126,21 @@ def sweep(
         for name in tqdm(names, desc="distortions", disable=not progress, leave=False):
             todo = list(enumerate(swept[name]))
             options_here = dict(opts[name])
-            if name == "power_equalisation" and "target_spectrum" not in options_here and any(
-                    lv != DISTORTIONS[name].clean_level for _, lv in todo):
+            if name == "power_equalisation" and options_here.get("target_spectrum") is None and any(
+                    lv != DISTORTIONS[name].clean_level for _, lv in todo) \
+                    and _image_size(dataset) != PUBLISHED_SPECTRUM_SIZE:
                 options_here["target_spectrum"] = mean_amplitude_spectrum(dataset, batch_size)
             counts, classes = _evaluate(model, dataset, name, todo, options_here, decide, n_classes, batch_size,
                                         seed, device, n_images)
             records.extend(_record(model_name, name, i, lv, n_images, correct, 1.0 / classes, decision_name, seed)
                            for (i, lv), correct in zip(todo, counts, strict=True))
     return records
+
+
+def _image_size(dataset: object) -> tuple[int, int]:
+    """``(H, W)`` of the first image of a dataset."""
+    _, images, _ = next(iter(iterate_batches(dataset, 1)))
+    return tuple(images.shape[-2:])
 
 
 def _evaluate(model: nn.Module, dataset: object, name: str, todo: list[tuple[int, object]], options: dict,

@@ -7,8 +7,10 @@ import pytest
 import torch
 from skimage.color import rgb2gray
 
+from gaplens.core.errors import InputError
 from gaplens.robustness import distort
 from gaplens.robustness.colour import _LMS_TO_DKL, _RGB_TO_LMS, _opponent_matrix, opponent_colour
+from gaplens.robustness.published import published_gamma_table
 
 
 def _grey_numpy(x: np.ndarray) -> np.ndarray:
@@ -54,17 +56,19 @@ def test_opponent_colour_twice_is_the_identity(gamma):
     once = opponent_colour(x, gamma=gamma)
     assert not torch.allclose(once, x, atol=1e-2)
     torch.testing.assert_close(opponent_colour(once, gamma=gamma), x, rtol=0, atol=1e-12)
-    torch.testing.assert_close(distort(distort(x, "opponent_colour", "opponent"), "opponent_colour", "opponent"), x,
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(distort(distort(x, "opponent_colour", "opponent", gamma=gamma), "opponent_colour",
+                                       "opponent", gamma=gamma), x, rtol=0, atol=1e-12)
 
 
 def test_opponent_colour_keeps_greys_and_flips_chromatic_axes():
     greys = torch.linspace(0.05, 0.95, 7, dtype=torch.float64).view(1, 1, 1, 7).expand(1, 3, 1, 7).contiguous()
-    torch.testing.assert_close(opponent_colour(greys), greys, rtol=0, atol=2e-4)
+    torch.testing.assert_close(opponent_colour(greys, gamma=2.2), greys, rtol=0, atol=2e-4)
+    # with the published table (the default) greys come back snapped to the nearest 8-bit value
+    torch.testing.assert_close(opponent_colour(greys), greys, rtol=0, atol=0.5 / 255 + 2e-4)
     x = _in_gamut_images()
     to_dkl = _LMS_TO_DKL @ _RGB_TO_LMS
     lin_in = x.numpy().transpose(0, 2, 3, 1) ** 2.2 - 0.5
-    lin_out = opponent_colour(x).numpy().transpose(0, 2, 3, 1) ** 2.2 - 0.5
+    lin_out = opponent_colour(x, gamma=2.2).numpy().transpose(0, 2, 3, 1) ** 2.2 - 0.5
     dkl_in, dkl_out = lin_in @ to_dkl.T, lin_out @ to_dkl.T
     np.testing.assert_allclose(dkl_out[..., 0], dkl_in[..., 0], atol=1e-10)  # luminance kept
     np.testing.assert_allclose(dkl_out[..., 1:], -dkl_in[..., 1:], atol=1e-10)  # L-M and S-(L+M) inverted
@@ -81,13 +85,29 @@ def _published_false_colour(image: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.abs(new_linear[..., None] - table[None, None, None, :]).argmin(-1) / 255
 
 
-def test_opponent_colour_with_the_published_gamma_table(gamma_table):
+def test_opponent_colour_defaults_to_the_published_gamma_table(gamma_table):
+    """The paper's measured display table is the default, and the output snaps to the nearest of its 256 entries."""
     table = gamma_table
+    np.testing.assert_array_equal(published_gamma_table(), table)  # the shipped copy is the published file
     x = torch.randint(0, 256, (2, 3, 12, 12), generator=torch.Generator().manual_seed(4)).double() / 255
-    ours = distort(x, "opponent_colour", "opponent", gamma_table=table).numpy().transpose(0, 2, 3, 1)
+    ours = distort(x, "opponent_colour", "opponent").numpy().transpose(0, 2, 3, 1)
     published = np.stack([_published_false_colour(im, table) for im in x.numpy().transpose(0, 2, 3, 1)])
-    # the published code snaps to the nearest of 256 table entries; we interpolate between them
     assert np.abs(ours - published).max() <= 1 / 255 + 1e-9
-    twice = distort(distort(_in_gamut_images(), "opponent_colour", "opponent", gamma_table=table),
-                    "opponent_colour", "opponent", gamma_table=table)
+    assert np.mean(np.abs(ours - published) < 1e-9) > 0.99  # the same 8-bit value, but for float ties
+    np.testing.assert_array_equal(np.round(ours * 255), ours * 255)  # quantised like the published stimuli
+    # the table differs from a 2.2 power law (a fit gives about 2.48): the old default was not the paper's
+    assert np.abs(distort(x, "opponent_colour", "opponent", gamma=2.2).numpy().transpose(0, 2, 3, 1)
+                  - published).max() > 0.05
+    # without snapping the table is inverted by interpolation: within 1/255 of the published, and an involution
+    smooth = distort(x, "opponent_colour", "opponent", gamma_table=table, snap=False).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(smooth - published).max() <= 1 / 255 + 1e-9
+    twice = distort(distort(_in_gamut_images(), "opponent_colour", "opponent", snap=False),
+                    "opponent_colour", "opponent", snap=False)
     torch.testing.assert_close(twice, _in_gamut_images(), rtol=0, atol=1e-9)
+
+
+def test_opponent_colour_options_are_checked():
+    with pytest.raises(InputError, match="not both"):
+        opponent_colour(_in_gamut_images(), gamma=2.2, gamma_table=np.linspace(0, 1, 256))
+    with pytest.raises(InputError, match="snap"):
+        opponent_colour(_in_gamut_images(), snap="yes")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gaplens.robustness import distort, mean_amplitude_spectrum
+from gaplens.core.errors import InputError
+from gaplens.robustness import distort, mean_amplitude_spectrum, published_mean_spectrum
 from gaplens.robustness.base import ImageRandom
 from gaplens.robustness.spectral import phase_scramble, power_equalise
 
@@ -52,10 +53,12 @@ def test_power_equalisation_gives_the_target_spectrum(images):
                                np.angle(np.fft.fft2(grey.numpy())[..., 1:5, 1:5]), atol=1e-9)
 
 
-def test_power_equalisation_defaults_to_the_batch_mean_spectrum(images):
+def test_power_equalisation_to_the_batch_mean_spectrum(images):
+    """Named target "batch_mean"; also the default at sizes other than 224 x 224, where no published spectrum exists."""
     grey = _grey(images.double())
     mean = np.abs(np.fft.fftshift(np.fft.fft2(grey[:, 0].numpy()), axes=(-2, -1))).mean(0)
-    out = power_equalise(grey)
+    out = power_equalise(grey, "batch_mean")
+    torch.testing.assert_close(power_equalise(grey), out, rtol=0, atol=0)
     amplitude = np.abs(np.fft.fftshift(np.fft.fft2(out.numpy()), axes=(-2, -1)))
     np.testing.assert_allclose(amplitude[:, 0], np.broadcast_to(mean, (4, 32, 32)), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(mean_amplitude_spectrum(images.double()).numpy(), mean, rtol=1e-12)
@@ -82,3 +85,23 @@ def test_power_equalisation_with_the_published_imagenet_spectrum(imagenet_spectr
     assert abs(float(out.mean()) - imagenet_spectrum[112, 112] / 224 ** 2) < 1e-9  # DC sets the mean grey
     clipped = distort(x.float(), "power_equalisation", "equalised", target_spectrum=imagenet_spectrum)
     assert clipped.min() >= 0 and clipped.max() <= 1
+
+
+def test_power_equalisation_defaults_to_the_published_imagenet_spectrum(imagenet_spectrum, smooth_images):
+    """At the paper's 224 x 224 the default target is the published spectrum: an image's output is its own."""
+    np.testing.assert_array_equal(published_mean_spectrum(), imagenet_spectrum)  # the shipped copy is the published
+    x = smooth_images(3, 224, dtype=torch.float64)
+    default = distort(x, "power_equalisation", "equalised")
+    named = distort(x, "power_equalisation", "equalised", target_spectrum="imagenet")
+    given = distort(x, "power_equalisation", "equalised", target_spectrum=imagenet_spectrum)
+    assert torch.equal(default, named)
+    torch.testing.assert_close(default, given, rtol=0, atol=1e-12)
+    # one image's output no longer depends on the others in its batch (the batch mean did: max difference 0.5)
+    torch.testing.assert_close(distort(x[:1], "power_equalisation", "equalised"), default[:1], rtol=0, atol=1e-12)
+    batch_mean = distort(x, "power_equalisation", "equalised", target_spectrum="batch_mean")
+    assert not torch.allclose(distort(x[:1], "power_equalisation", "equalised", target_spectrum="batch_mean"),
+                              batch_mean[:1], atol=1e-3)
+    with pytest.raises(InputError, match="224x224"):
+        distort(x[..., :32, :32], "power_equalisation", "equalised", target_spectrum="imagenet")
+    with pytest.raises(InputError, match="batch_mean"):
+        distort(x, "power_equalisation", "equalised", target_spectrum="mean")
