@@ -53,6 +53,7 @@ def shift_scatter_figure(
 
     Both axes show top-1 accuracy (fraction correct) over the same range, so the dashed ``y = x``
     line (no drop) is the diagonal; error bars are the Clopper-Pearson intervals of each set.
+    Models whose record has ``outlier`` true are circled.
     """
     if not records:
         raise InputError("shift_scatter_figure needs at least one model record")
@@ -81,6 +82,10 @@ def shift_scatter_figure(
     ax.errorbar(x, y, xerr=np.vstack([x - xl, xh - x]), yerr=np.vstack([y - yl, yh - y]), fmt="o",
                 markersize=4, color="tab:blue", ecolor="tab:blue", elinewidth=0.8, capsize=2,
                 label="model (95% Clopper-Pearson intervals)")
+    flagged = np.array([bool(r.get("outlier", False)) for r in records])
+    if flagged.any():
+        ax.scatter(x[flagged], y[flagged], s=90, facecolors="none", edgecolors="tab:orange", linewidths=1.5,
+                   zorder=3, label="outlier (|studentized residual| above the threshold)")
     if annotate if annotate is not None else len(records) <= _MAX_ANNOTATED:
         for r, xi, yi in zip(records, x, y, strict=True):
             ax.annotate(_short(r.get("model", "")), (xi, yi), xytext=(4, -9), textcoords="offset points",

@@ -24,10 +24,16 @@ from scipy import special, stats
 
 from gaplens.core.errors import InputError
 
-__all__ = ["SCALES", "Fit", "ClippedAccuracyWarning", "linear_fit", "to_scale", "from_scale"]
+__all__ = ["SCALES", "Fit", "ClippedAccuracyWarning", "linear_fit", "to_scale", "from_scale",
+           "studentized_residuals", "OUTLIER_THRESHOLD"]
 
 #: The axis scalings :func:`linear_fit` accepts.
 SCALES = ("linear", "probit", "logit")
+#: A model is an outlier of the fit when its externally studentized residual exceeds this in absolute value.
+#: Under the line model such a residual is Student-t distributed with ``M - 3`` degrees of freedom, so
+#: ``|t| > 3`` happens by chance for about 1 model in 200 (M = 64: p = 0.004 two-sided), a handful of
+#: false alarms in a large testbed at most, while a model that sits off the trend is named.
+OUTLIER_THRESHOLD = 3.0
 #: Clipping margin for accuracies of exactly 0 or 1 when the test-set size is unknown.
 DEFAULT_EPS = 1e-4
 
@@ -81,6 +87,8 @@ class Fit:
         clipped: how many input accuracies were clipped away from 0 or 1 (probit/logit only).
         boot_slopes, boot_intercepts: ``(B,)`` bootstrap replicates (NaN where a resample had
             a single distinct original accuracy).
+        studentized: ``(M,)`` externally studentized residuals (see
+            :func:`studentized_residuals`; NaN with fewer than 4 models).
     """
 
     scale: str
@@ -95,6 +103,7 @@ class Fit:
     clipped: int = 0
     boot_slopes: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     boot_intercepts: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    studentized: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def _grid(self, acc_orig) -> np.ndarray:
         acc = np.asarray(acc_orig, dtype=float)
@@ -194,6 +203,52 @@ def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray):
     return slope, intercept, sxx
 
 
+def studentized_residuals(x, y, weights=None) -> np.ndarray:
+    """Externally studentized residuals ``(M,)`` of the least-squares line ``y ~ a + b x``.
+
+    ``t_i = r_i / (s_(i) * sqrt(1 - h_ii))``, where ``r_i = sqrt(w_i) * (y_i - a - b x_i)`` is the
+    (weighted) residual, ``h_ii = w_i / sum(w) + w_i (x_i - xbar_w)^2 / Sxx_w`` the leverage and
+    ``s_(i)^2 = (SSE - r_i^2 / (1 - h_ii)) / (M - 3)`` the residual variance of the fit *without*
+    model ``i`` (the closed form of refitting without it: Belsley, Kuh & Welsch 1980). Without
+    weights this equals ``statsmodels``' ``OLSInfluence.resid_studentized_external``. Leaving the
+    model out of its own variance estimate keeps one far-off model from hiding itself by
+    inflating the scale; under the model ``t_i`` is Student-t with ``M - 3`` degrees of freedom.
+
+    Args:
+        x, y: ``(M,)`` finite values (the transformed accuracies), ``M >= 2``, ``x`` not constant.
+        weights: ``(M,)`` positive weights (``None``: ordinary least squares).
+
+    Returns:
+        ``(M,)`` floats; all NaN when ``M < 4`` (no degrees of freedom left), NaN where the
+        leverage is 1; ``0`` / ``inf`` where the other models lie exactly on a line.
+
+    >>> t = studentized_residuals([0, 1, 2, 3, 4, 5], [0.1, 1.0, 2.1, 2.9, 4.0, 8.0])
+    >>> int(np.argmax(np.abs(t)))
+    5
+    """
+    x = _vector("x", x)
+    y = _vector("y", y, x.shape[0])
+    m = x.shape[0]
+    w = np.ones(m) if weights is None else _vector("weights", weights, m)
+    if m < 4:
+        return np.full(m, np.nan)
+    slope, intercept, sxx = _weighted_line(x, y, w)
+    if not sxx > 0:
+        raise InputError("x: all values are equal; the line is undefined")
+    r = np.sqrt(w) * (y - (intercept + slope * x))
+    xm = np.sum(w * x) / np.sum(w)
+    h = w / np.sum(w) + w * (x - xm) ** 2 / sxx
+    sse = float(np.sum(r * r))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        one_minus_h = np.where(h < 1 - 1e-12, 1 - h, np.nan)
+        s2 = np.maximum(sse - r * r / one_minus_h, 0.0) / (m - 3)
+        t = r / np.sqrt(s2 * one_minus_h)
+    # the other models on an exact line: t is 0 for a model on it, infinite for one off it
+    exact = np.isfinite(one_minus_h) & (s2 <= 1e-30 * max(sse, 1e-300))
+    t = np.where(exact, np.where(np.abs(r) > 0, np.sign(r) * np.inf, 0.0), t)
+    return t
+
+
 def linear_fit(
     acc_orig,
     acc_new,
@@ -284,4 +339,5 @@ def linear_fit(
             intercept_ci = tuple(float(v) for v in np.percentile(boot_i[ok], [tail, 100 - tail]))
     return Fit(scale=scale, slope=slope, intercept=intercept, r2=r2, slope_ci=slope_ci,
                intercept_ci=intercept_ci, residuals=residuals, level=level, n_models=m,
-               clipped=clipped, boot_slopes=boot_s, boot_intercepts=boot_i)
+               clipped=clipped, boot_slopes=boot_s, boot_intercepts=boot_i,
+               studentized=studentized_residuals(tx, ty, w))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from gaplens.core.errors import InputError
 from gaplens.data.align import align_classes
 from gaplens.report.html import Finding, Section, register_section
 from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
@@ -33,6 +34,7 @@ def _analysis_output(comparison: str, result, correct=None, labels=None, class_n
     out.records += [{"comparison": comparison, "kind": "model", **row} for row in result.records]
     out.records.append({"comparison": comparison, "kind": "summary", "scale": result.scale, **result.summary,
                         "notes": "; ".join(result.notes)})
+    out.records += [{"comparison": comparison, "kind": "fit", **row} for row in result.fit_records()]
     out.figures.append(("scatter", shift.shift_scatter_figure(result.records, result.fit),
                         "New vs. original accuracy (Recht et al., Fig. 1)"))
     if correct is not None:
@@ -43,6 +45,10 @@ def _analysis_output(comparison: str, result, correct=None, labels=None, class_n
         out.records += [{"comparison": comparison, "kind": "per_class", **row} for row in classes]
         out.figures.append(("classes", shift.per_class_drop_figure(classes), "Drop per class"))
     return out
+
+
+def _percent(level) -> str:
+    return f"{100 * float(level):g}%" if level is not None and pd.notna(level) else "95%"
 
 
 def shift_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
@@ -58,27 +64,61 @@ def shift_section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
     models = df[kind == "model"]
     model_cols = [c for c in ("comparison", "model", "accuracy_original", "ci_low_original", "ci_high_original",
                               "accuracy_new", "ci_low_new", "ci_high_new", "drop", "drop_ci_low", "drop_ci_high",
-                              "residual") if c in models]
+                              "residual", "studentized_residual", "outlier") if c in models]
+    fits = df[kind == "fit"].dropna(axis=1, how="all")
+    fit_cols = [c for c in ("comparison", "scale", "primary", "slope", "slope_ci_low", "slope_ci_high", "intercept",
+                            "intercept_ci_low", "intercept_ci_high", "r2", "level", "n_models", "n_outliers")
+                if c in fits]
     if len(summary):
-        tables.append(("Fit of new-set against original-set accuracy", summary))
-        tables.append(("Accuracy drop per model (Clopper-Pearson / MOVER 95% intervals)", models[model_cols]))
+        tables.append(("Fit of new-set against original-set accuracy (primary scale)", summary))
+        if len(fits):
+            tables.append(("Linear and probit fits side by side (intercept in the fit's scale: accuracy for linear, "
+                           "probit units for probit; bootstrap intervals over models)", fits[fit_cols]))
+        tables.append(("Accuracy drop per model (Clopper-Pearson / MOVER 95% intervals; outlier: |studentized "
+                       "residual| above the threshold)", models[model_cols]))
     hard = df[kind == "hard_examples"].dropna(axis=1, how="all")
     if len(hard):
         tables.append(("Drop after leaving out hard examples", hard.drop(columns=["kind", "study", "unit"])))
     for _, row in summary.iterrows():
         significant = models[(models["comparison"] == row["comparison"]) & (models["drop_ci_low"] > 0)]
+        flagged = models[(models["comparison"] == row["comparison"])
+                         & models.get("outlier", pd.Series(False, index=models.index)).fillna(False).astype(bool)]
+        outliers = (f"; outlier model(s) off the {row['scale']} fit: {', '.join(map(str, flagged['model']))}"
+                    if len(flagged) else "")
         findings.append(Finding(
             study=STUDY, measure=f"mean accuracy drop on the new set ({row['comparison']})", value=row["mean_drop"],
             verdict="fail" if len(significant) else "pass",
-            detail=f"{len(significant)}/{int(row['n_models'])} models drop significantly (95% interval above 0)"))
+            detail=f"{len(significant)}/{int(row['n_models'])} models drop significantly "
+            f"({_percent(row.get('level'))} interval above 0)"
+            + outliers))
     return Section(
         title="New test sets",
         intro=("Each point is a model: its accuracy on the original test set (x) and on a new test set (y), "
                "with exact 95% intervals (Recht et al. 2019). Points on y = x lose nothing. The fitted line, "
                "in the chosen axis scaling, summarizes how the loss depends on original accuracy; its slope "
-               "comes with a bootstrap interval over models. The hard-example check recomputes the drop "
-               "without the examples most models get wrong, to see whether a few hard examples explain it."),
+               "comes with a bootstrap interval over models. The linear and the probit fit are shown side by side: "
+               "Recht et al. draw their main figure on linear axes with the linear fit (100,000 bootstrap "
+               "resamples) and show in their appendix that the trend is closer to linear on probit axes. A model "
+               "whose externally studentized residual exceeds the threshold (|t| > 3 by default) is flagged as an "
+               "outlier; it stays in the fit, and the notes give the slope without it. The hard-example check "
+               "recomputes the drop without the examples most models get wrong, to see whether a few hard "
+               "examples explain it."),
         tables=tables, figures=figures_of(artifacts), findings=findings)
+
+
+def _check_analysis(study) -> None:
+    """Fail at construction (before any model is evaluated) on bad analysis options."""
+    n_boot = study.n_boot
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise InputError(f"n_boot={n_boot!r}; expected a non-negative integer (0: no bootstrap intervals)")
+    if isinstance(study.seed, bool) or not isinstance(study.seed, int):
+        raise InputError(f"seed={study.seed!r}; expected an integer")
+    alpha = study.alpha
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise InputError(f"alpha={alpha!r}; expected a value in (0, 1), e.g. 0.05")
+    threshold = study.outlier_threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < float("inf"):
+        raise InputError(f"outlier_threshold={threshold!r}; expected a positive number, e.g. 3")
 
 
 @dataclass
@@ -91,6 +131,9 @@ class ShiftEvaluate(Study):
         scale: the fit's axis scaling: ``probit``, ``logit`` or ``linear``.
         comparison: the name of this comparison in the run (one per pair of sets).
         batch_size: images per forward pass.
+        n_boot, seed, alpha, outlier_threshold: as in :func:`gaplens.shift.analyze` (bootstrap
+            resamples and their seed, ``1 - alpha`` the level of every interval, the ``|t|``
+            that flags an outlier model).
     """
 
     name = STUDY
@@ -103,13 +146,22 @@ class ShiftEvaluate(Study):
     scale: str = "probit"
     comparison: str = "shift"
     batch_size: int = 256
+    n_boot: int = 2000
+    seed: int = 0
+    alpha: float = 0.05
+    outlier_threshold: float = 3.0
 
     def __post_init__(self) -> None:
         from gaplens.shift.fit import _check_scale
 
         self.refs: list[ModelRef] = model_refs(self.models)
         self.scale = _check_scale(self.scale)
+        _check_analysis(self)
         self._sets = None
+
+    def analysis_options(self) -> dict:
+        return {"scale": self.scale, "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
+                "outlier_threshold": self.outlier_threshold}
 
     def sets(self) -> tuple[object, object]:
         if self._sets is None:
@@ -121,7 +173,7 @@ class ShiftEvaluate(Study):
         units = [Unit(f"{self.comparison}/{ref.label}", {"model": ref.digest, **data},
                       scope=f"{self.comparison}/{ref.label}", payload=ref) for ref in self.refs]
         keys = tuple(u.key for u in units)
-        units.append(Unit(f"{self.comparison}/analysis", {"scale": self.scale}, scope=f"{self.comparison}/analysis",
+        units.append(Unit(f"{self.comparison}/analysis", self.analysis_options(), scope=f"{self.comparison}/analysis",
                           depends=keys, payload=keys))
         return units
 
@@ -135,7 +187,7 @@ class ShiftEvaluate(Study):
             table = pd.DataFrame([{"model": m, "correct_original": by[m, "original"]["correct"],
                                    "n_original": by[m, "original"]["n"], "correct_new": by[m, "new"]["correct"],
                                    "n_new": by[m, "new"]["n"]} for m in labels_of])
-            result = shift.analyze(table, scale=self.scale)
+            result = shift.analyze(table, **self.analysis_options())
             correct, labels = {}, {}
             for key, model in zip(unit.payload, labels_of, strict=True):
                 for s in SETS:
@@ -164,7 +216,14 @@ class ShiftEvaluate(Study):
 @dataclass
 class ShiftAnalyze(Study):
     """Published or precomputed per-model counts from a CSV (``model, correct_original, n_original,
-    correct_new, n_new``): drops with intervals, the fit and its figure."""
+    correct_new, n_new``, or accuracies): drops with intervals, the fits and the figure.
+
+    Args:
+        csv: the table (see :func:`gaplens.shift.read_table`).
+        scale: the primary fit's scale (the linear and probit fits are always both reported).
+        n_boot, seed, alpha, outlier_threshold: as in :func:`gaplens.shift.analyze`.
+        percent: the accuracy columns are in percent (0-100).
+    """
 
     name = STUDY
     title = "New test sets"
@@ -172,15 +231,30 @@ class ShiftAnalyze(Study):
 
     csv: str | Path
     scale: str = "probit"
+    n_boot: int = 2000
+    seed: int = 0
+    alpha: float = 0.05
+    percent: bool = False
+    outlier_threshold: float = 3.0
+
+    def __post_init__(self) -> None:
+        from gaplens.shift.fit import _check_scale
+
+        self.scale = _check_scale(self.scale)
+        _check_analysis(self)
+
+    def analysis_options(self) -> dict:
+        return {"scale": self.scale, "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
+                "percent": self.percent, "outlier_threshold": self.outlier_threshold}
 
     def units(self, ctx: Context) -> list[Unit]:
         key = f"csv/{Path(self.csv).stem}"
-        return [Unit(key, {"csv": data_digest(str(self.csv)), "scale": self.scale}, scope=key)]
+        return [Unit(key, {"csv": data_digest(str(self.csv)), **self.analysis_options()}, scope=key)]
 
     def run_unit(self, unit: Unit, ctx: Context) -> UnitOutput:
         from gaplens import shift
 
-        return _analysis_output(unit.key, shift.analyze(self.csv, scale=self.scale))
+        return _analysis_output(unit.key, shift.analyze(self.csv, **self.analysis_options()))
 
     section = staticmethod(shift_section)
 

@@ -86,3 +86,107 @@ def test_missing_file_and_bad_type(tmp_path):
         analyze([1, 2, 3])
     with pytest.raises(InputError, match="scale"):
         analyze(pd.DataFrame(), scale="cubic")
+
+
+# --------------------------------------------------------------------------------------------
+# side-by-side fits, outliers, percent tables, bootstrap options
+
+
+def _testbed(outlier_at: int | None = 4, m: int = 12) -> pd.DataFrame:
+    """A Recht-like testbed: new = 1.1 * original - 0.2 with small noise; one model far below the trend."""
+    orig = np.linspace(0.55, 0.80, m)
+    new = 1.1 * orig - 0.2 + 0.006 * np.sin(2.5 * np.arange(m))  # small, bounded scatter about the trend
+    if outlier_at is not None:
+        new[outlier_at] -= 0.08
+    n = 10_000
+    return pd.DataFrame({"model": [f"m{i}" for i in range(m)], "correct_original": np.round(orig * n).astype(int),
+                         "n_original": n, "correct_new": np.round(new * n).astype(int), "n_new": n})
+
+
+def test_studentized_residuals_match_statsmodels_and_leave_one_out():
+    sm = pytest.importorskip("statsmodels.api")
+    from statsmodels.stats.outliers_influence import OLSInfluence
+
+    from gaplens.shift.fit import studentized_residuals
+
+    rng = np.random.default_rng(0)
+    x = rng.random(15)
+    y = 2 * x + rng.normal(0, 0.1, 15)
+    y[3] += 1.0
+    reference = OLSInfluence(sm.OLS(y, sm.add_constant(x)).fit()).resid_studentized_external
+    np.testing.assert_allclose(studentized_residuals(x, y), reference, rtol=1e-10)
+    # weighted: brute force, the prediction error of the fit without model i over its standard error
+    w = rng.random(15) + 0.5
+    design = np.c_[np.ones(15), x]
+    brute = []
+    for i in range(15):
+        keep = np.arange(15) != i
+        a = design[keep].T @ (w[keep, None] * design[keep])
+        beta = np.linalg.solve(a, design[keep].T @ (w[keep] * y[keep]))
+        s2 = np.sum(w[keep] * (y[keep] - design[keep] @ beta) ** 2) / (14 - 2)
+        brute.append((y[i] - design[i] @ beta) / np.sqrt(s2 * (1 / w[i] + design[i] @ np.linalg.solve(a, design[i]))))
+    np.testing.assert_allclose(studentized_residuals(x, y, w), brute, rtol=1e-10)
+    assert np.isnan(studentized_residuals([0.1, 0.2, 0.3], [0.1, 0.3, 0.2])).all()  # M - 3 = 0 degrees of freedom
+
+
+def test_linear_and_probit_fits_side_by_side():
+    result = analyze(_testbed(None), scale="probit", n_boot=200, seed=5)
+    assert set(result.fits) == {"linear", "probit"} and result.fit is result.fits["probit"]
+    frame = _testbed(None)
+    p1, p2 = frame["correct_original"] / 10_000, frame["correct_new"] / 10_000
+    linear = stats.linregress(p1, p2)
+    probit = stats.linregress(stats.norm.ppf(p1), stats.norm.ppf(p2))
+    assert result.fits["linear"].slope == pytest.approx(linear.slope)
+    assert result.fits["linear"].intercept == pytest.approx(linear.intercept)
+    assert result.fits["probit"].slope == pytest.approx(probit.slope)
+    rows = result.fit_records()
+    assert [r["scale"] for r in rows] == ["probit", "linear"] and [r["primary"] for r in rows] == [True, False]
+    assert all(r["n_outliers"] == 0 for r in rows)
+    logit = analyze(_testbed(None), scale="logit", n_boot=0)
+    assert set(logit.fits) == {"logit", "linear", "probit"} and logit.fit_records()[0]["scale"] == "logit"
+
+
+def test_an_outlier_is_flagged_named_and_kept_in_the_fit():
+    result = analyze(_testbed(4), scale="linear", n_boot=0)
+    flagged = [r["model"] for r in result.records if r["outlier"]]
+    assert flagged == ["m4"]
+    t = {r["model"]: r["studentized_residual"] for r in result.records}
+    assert t["m4"] < -3 and all(abs(v) < 3 for k, v in t.items() if k != "m4")
+    # the reported fit keeps every model; the note gives the slope without the outlier
+    frame = _testbed(4)
+    p1, p2 = frame["correct_original"] / 10_000, frame["correct_new"] / 10_000
+    assert result.fit.slope == pytest.approx(stats.linregress(p1, p2).slope)
+    without = stats.linregress(p1.drop(4), p2.drop(4)).slope
+    assert any("m4" in note and f"{without:.3f}" in note for note in result.notes)
+    assert result.summary["n_outliers"] == 1
+    assert not any(r["outlier"] for r in analyze(_testbed(4), scale="linear", n_boot=0,
+                                                 outlier_threshold=50).records)
+    with pytest.raises(InputError, match="outlier_threshold"):
+        analyze(_testbed(4), outlier_threshold=0)
+
+
+def test_percent_tables():
+    df = pd.DataFrame({"model": ["x", "y", "z"], "accuracy_original": [76.13, 69.76, 80.1], "n_original": 50_000,
+                       "accuracy_new": [63.2, 57.0, 68.4], "n_new": 10_000})
+    as_fraction = df.assign(accuracy_original=df["accuracy_original"] / 100, accuracy_new=df["accuracy_new"] / 100)
+    a = analyze(df, percent=True, n_boot=0)
+    b = analyze(as_fraction, n_boot=0)
+    assert [r["correct_original"] for r in a.records] == [38065, 34880, 40050]
+    pd.testing.assert_frame_equal(a.frame(), b.frame())
+    with pytest.raises(DataError, match=r"percentages\? pass percent=True"):
+        analyze(df)
+    with pytest.raises(DataError, match=r"must lie in \[0, 100\]"):
+        analyze(df.assign(accuracy_new=[63.2, 157.0, 68.4]), percent=True)
+    counts = _testbed(None)
+    with pytest.raises(DataError, match="percent=True but the table gives counts"):
+        analyze(counts, percent=True)
+
+
+def test_bootstrap_options_reach_the_fits():
+    a = analyze(_testbed(None), n_boot=300, seed=1, alpha=0.1)
+    b = analyze(_testbed(None), n_boot=300, seed=2, alpha=0.1)
+    assert a.fits["linear"].boot_slopes.shape == (300,) and a.fit.level == pytest.approx(0.9)
+    assert a.fit.slope_ci != b.fit.slope_ci and a.fit.slope == b.fit.slope
+    ok = np.isfinite(a.fits["linear"].boot_slopes)
+    assert a.fits["linear"].slope_ci == pytest.approx(tuple(np.percentile(a.fits["linear"].boot_slopes[ok], [5, 95])))
+    assert analyze(_testbed(None), n_boot=0).fit.slope_ci != analyze(_testbed(None), n_boot=0).fit.slope_ci  # NaNs

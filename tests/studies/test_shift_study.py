@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from gaplens.core.errors import InputError
 from gaplens.shift import evaluate
 from gaplens.store import RunStore
 from gaplens.studies import Runner, ShiftEvaluate, run_study
@@ -150,3 +151,62 @@ def test_a_finished_run_does_not_build_factory_models(sets, tmp_path):
     done = run_study(ShiftEvaluate(refs(never), original, new, batch_size=8), tmp_path, progress=False, report=False)
     assert done.ran == [] and len(done.skipped) == 3
     assert _evals(tmp_path) == [{k: r[k] for k in KEYS} for r in evaluate(nets, original, new, batch_size=8).records]
+
+
+def _testbed_csv(path, outlier: bool = True) -> None:
+    """12 models on a line (new = 1.1 original - 0.2) in percent, one of them far below it."""
+    orig = np.linspace(55.0, 80.0, 12)
+    new = 1.1 * orig - 20 + 0.6 * np.sin(2.5 * np.arange(12))
+    if outlier:
+        new[4] -= 8
+    rows = "".join(f"m{i},{a:.2f},10000,{b:.2f},10000\n" for i, (a, b) in enumerate(zip(orig, new, strict=True)))
+    path.write_text("model,accuracy_original,n_original,accuracy_new,n_new\n" + rows)
+
+
+def test_analyze_options_fingerprint_and_the_report_shows_both_fits_and_the_outlier(tmp_path):
+    from gaplens.shift import analyze
+    from gaplens.studies import ShiftAnalyze
+    from gaplens.studies.report import render_report
+
+    csv = tmp_path / "published.csv"
+    _testbed_csv(csv)
+    run = tmp_path / "run"
+    study = ShiftAnalyze(csv, scale="linear", n_boot=300, seed=4, alpha=0.1, percent=True)
+    first = run_study(study, run, progress=False, report=False)
+    reference = analyze(csv, scale="linear", n_boot=300, seed=4, alpha=0.1, percent=True)
+    fits = {r["scale"]: r for r in first.records if r.get("kind") == "fit"}
+    assert set(fits) == {"linear", "probit"} and fits["linear"]["primary"] and not fits["probit"]["primary"]
+    for scale, row in fits.items():
+        assert row["slope"] == pytest.approx(reference.fits[scale].slope)
+        assert (row["slope_ci_low"], row["slope_ci_high"]) == pytest.approx(reference.fits[scale].slope_ci)
+        assert row["level"] == pytest.approx(0.9)
+    models = {r["model"]: r for r in first.records if r.get("kind") == "model"}
+    assert [m for m, r in models.items() if r["outlier"]] == ["m4"]
+    assert models["m4"]["studentized_residual"] == pytest.approx(reference.fit.studentized[4])
+
+    # unchanged options: skipped; each analysis option is part of the fingerprint
+    assert run_study(ShiftAnalyze(csv, scale="linear", n_boot=300, seed=4, alpha=0.1, percent=True), run,
+                     progress=False, report=False).skipped == ["csv/published"]
+    for change in ({"n_boot": 301}, {"seed": 5}, {"alpha": 0.05}, {"outlier_threshold": 4.0}):
+        options = {"scale": "linear", "n_boot": 300, "seed": 4, "alpha": 0.1, "percent": True, **change}
+        assert run_study(ShiftAnalyze(csv, **options), run, progress=False, report=False).ran == ["csv/published"]
+
+    page = render_report(run, strict=True).read_text()
+    assert "Linear and probit fits side by side" in page and "outlier model(s) off the linear fit: m4" in page
+    with pytest.raises(InputError, match="alpha"):
+        ShiftAnalyze(csv, alpha=1.5)
+    with pytest.raises(InputError, match="n_boot"):
+        ShiftAnalyze(csv, n_boot=-1)
+
+
+def test_evaluate_passes_the_analysis_options(sets, tmp_path):
+    original, new = sets
+    nets = _nets(4)
+    refs = [ModelRef(name, model=model, device="cpu") for name, model in nets.items()]
+    result = run_study(ShiftEvaluate(refs, original, new, batch_size=8, n_boot=50, seed=2, alpha=0.2), tmp_path,
+                       progress=False, report=False)
+    summary = next(r for r in result.records if r.get("kind") == "summary")
+    assert summary["level"] == pytest.approx(0.8)
+    again = run_study(ShiftEvaluate(refs, original, new, batch_size=8, n_boot=50, seed=3, alpha=0.2), tmp_path,
+                      progress=False, report=False)
+    assert again.ran == ["shift/analysis"]  # only the analysis depends on the bootstrap seed
