@@ -323,10 +323,15 @@ def sanity(
 @app.command("shape-bias")
 @_cli_errors
 def shape_bias(
-    models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
-    stimuli: Annotated[str, typer.Option(help="Cue-conflict folder (dog10-bird2.png names), manifest CSV, "
-                                              "or synthetic:...,conflict=1 spec.")],
     out: Out,
+    models: Annotated[list[str] | None, typer.Option("--models", help="Model specs; repeat the option for each "
+                                                                      "model.")] = None,
+    stimuli: Annotated[str | None, typer.Option(help="Cue-conflict folder (dog10-bird2.png names), manifest CSV, "
+                                                     "or synthetic:...,conflict=1 spec.")] = None,
+    decisions: Annotated[list[Path] | None, typer.Option(
+        "--decisions", help="Recorded decisions instead of models: a raw-data CSV in the published format (subj, "
+                            "session, object_response, category, imagename; 'na' = no decision); repeat the "
+                            "option for several files. Subjects are pooled and shown one by one.")] = None,
     reference: Annotated[bool, typer.Option(help="Draw published values (humans, ResNet-50, SIN).")] = False,
     device: str = "auto",
     as_json: AsJson = False,
@@ -337,13 +342,28 @@ def shape_bias(
 
     Example: gaplens shape-bias --models runs/demo/models/texture-world --stimuli synthetic:n=800,conflict=1,seed=5
     --out runs/bias
+
+    From the published human data: gaplens shape-bias --decisions cue-conflict_subject-01_session_1.csv
+    --decisions cue-conflict_subject-02_session_1.csv --out runs/humans
     """
     from gaplens.studies import ShapeBias, model_refs, run_study
+    from gaplens.studies.shape_bias import ShapeBiasFromDecisions, decision_rows
 
-    refs = model_refs(models, device=device, trust_code=trust_code)
-    result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device)
-    _emit([{"model": r["model"], "shape_bias": r["shape_bias"]} for r in result.records
-           if r.get("category") == "all"], as_json)
+    if decisions and (models or stimuli):
+        raise InputError("give --decisions (recorded decisions) or --models with --stimuli, not both")
+    if decisions:
+        result = run_study(ShapeBiasFromDecisions(decisions, reference=reference), out, fresh=fresh, device=device)
+    else:
+        if not models or stimuli is None:
+            raise InputError("give --models and --stimuli (or --decisions FILE.csv for recorded decisions)")
+        refs = model_refs(models, device=device, trust_code=trust_code)
+        result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device)
+    rows = decision_rows(result.records)
+    if as_json:
+        _emit(rows, as_json)
+    else:
+        _emit([{"model": r["model"], "shape_bias": r["shape_bias"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                "n_shape": r["n_shape"], "n_texture": r["n_texture"]} for r in rows], as_json)
 
 
 @app.command()
