@@ -12,8 +12,12 @@ registered with :func:`register_method`; ``inputs`` is ``(N, 3, H, W)``, ``targe
 
 from __future__ import annotations
 
+import contextvars
 import inspect
-from collections.abc import Callable, Sequence
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -58,6 +62,59 @@ class Method:
 
 
 METHODS: Registry[Method] = Registry("attribution method")
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape codes (torch colours some of its messages)."""
+    return _ANSI.sub("", text)
+
+
+def network_name(model: nn.Module) -> str:
+    """The class name users know their model by: the wrapped network's for a Classifier."""
+    from gaplens.core.model import Classifier  # local: core.model imports the zoo
+
+    return type(model.network if isinstance(model, Classifier) else model).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# progress: one bar per attribute() call, fed by the methods' own loops (no hooks on the model)
+
+_BAR: contextvars.ContextVar = contextvars.ContextVar("gaplens_explain_progress", default=None)
+
+
+@contextmanager
+def progress_bar(enabled: bool | str, description: str) -> Iterator[None]:
+    """Inside the block, :func:`declare_work` / :func:`advance` drive a tqdm bar with an ETA."""
+    if not enabled:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=None, desc=enabled if isinstance(enabled, str) else description, unit="img", leave=False,
+               dynamic_ncols=True)
+    token = _BAR.set(bar)
+    try:
+        yield
+    finally:
+        _BAR.reset(token)
+        bar.close()
+
+
+def declare_work(rows: int) -> None:
+    """Tell the active bar (if any) how many model evaluations the whole call needs; the first call wins."""
+    bar = _BAR.get()
+    if bar is not None and bar.total is None:
+        bar.total = rows
+        bar.refresh()
+
+
+def advance(rows: int) -> None:
+    """Count ``rows`` evaluated inputs on the active bar (if any)."""
+    bar = _BAR.get()
+    if bar is not None:
+        bar.update(rows)
 
 
 def register_method(
@@ -155,6 +212,7 @@ def attribute(
     method: str = "gradient",
     batch_size: int = 64,
     score: str | None = None,
+    progress: bool | str = False,
     **options,
 ) -> torch.Tensor:
     """Attributions of ``method`` for ``inputs`` w.r.t. the target classes' scores.
@@ -163,18 +221,26 @@ def attribute(
         model: maps ``(N, 3, H, W)`` images in ``[0, 1]`` to logits ``(N, K)`` (a Classifier).
             It is run in eval mode with parameter gradients off; its modes, flags, hooks and
             gradients are restored afterwards, also when the method raises.
-        inputs: ``(N, 3, H, W)`` floats (any device; the model's device is used).
+        inputs: ``(N, 3, H, W)`` floats (any device and float dtype; they are evaluated on the
+            model's device in the model's dtype, and the result comes back in theirs).
         target: an int, ``N`` ints, or ``None`` (each image's predicted class).
         method: a key of :data:`METHODS` (``gaplens.explain.METHODS.names()``).
         batch_size: the most inputs in one forward/backward pass.
         score: ``"logit"`` (default for most methods), ``"log_softmax"``, ``"softmax"`` or
             ``"probability"`` (= softmax).
+        progress: show a tqdm bar with an ETA over the model evaluations (a string is its
+            label); off by default, on in the CLI.
         options: the method's own options (see ``METHODS[method].defaults``).
 
     Returns:
         ``(N, 3, H, W)`` attributions, or ``(N, 1, H, W)`` for map methods (Grad-CAM), on the
-        inputs' device, detached; ``(attributions, delta)`` for Integrated Gradients with
-        ``return_delta=True``.
+        inputs' device and dtype, detached; ``(attributions, delta)`` for Integrated Gradients
+        with ``return_delta=True``. Occlusion's result carries ``result.details`` (how it was
+        evaluated, see :func:`gaplens.explain.occlusion.occlusion`).
+
+    Warns:
+        UserWarning: an image's map is all zeros while the score is a probability (a saturated
+            softmax has zero gradient); ``score="logit"`` explains such images.
 
     >>> import torch
     >>> from gaplens.zoo import build
@@ -193,16 +259,41 @@ def attribute(
     if unknown:
         raise InputError(f"method {method!r} has no option(s) {unknown}; its options are {sorted(spec.defaults)}")
     device = model_device(model, default=inputs.device)
-    x = inputs.detach().to(device)
-    with frozen(model, no_grad=False):
+    x = inputs.detach().to(device=device, dtype=model_dtype(model, default=inputs.dtype))
+    with frozen(model, no_grad=False), progress_bar(progress, method):
         if spec.model_independent:
             tgt = torch.zeros(x.shape[0], dtype=torch.long, device=device)
         else:
             tgt = resolve_target(model, x, target, batch_size)
         result = spec.fn(model, x, tgt, score, batch_size, **options)
+    maps = result[0] if isinstance(result, tuple) else result
+    if score in ("softmax", "probability") and not spec.model_independent:
+        _warn_zero_maps(maps, score, method)
     if isinstance(result, tuple):  # (attributions, completeness delta)
-        return tuple(r.detach().to(inputs.device) for r in result)
-    return result.detach().to(inputs.device)
+        return tuple(r.detach().to(device=inputs.device, dtype=inputs.dtype) for r in result)
+    out = result.detach().to(device=inputs.device, dtype=inputs.dtype)
+    details = getattr(result, "details", None)
+    if details is not None:
+        out.details = details
+    return out
+
+
+def model_dtype(model: nn.Module, default: torch.dtype) -> torch.dtype:
+    """The floating dtype of the model's first floating parameter (or buffer), else ``default``."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return default
+
+
+def _warn_zero_maps(maps: torch.Tensor, score: str, method: str) -> None:
+    zero = maps.detach().flatten(1).eq(0).all(1)
+    if bool(zero.any()):
+        images = zero.nonzero().flatten().tolist()
+        warnings.warn(
+            f"{method}: the maps of image(s) {images[:10]} are all zero with score={score!r}: the softmax is "
+            "saturated there (probability ~1, zero gradient, no change when occluded); score='logit' "
+            "explains such images", UserWarning, stacklevel=3)
 
 
 def input_gradients(
@@ -219,6 +310,7 @@ def input_gradients(
         with torch.enable_grad():
             scores = select_scores(model(x), targets, score)
             (grad,) = torch.autograd.grad(scores.sum(), x)
+        advance(x.shape[0])
         return grad
 
     return map_batches(chunk_gradients, inputs, target, batch_size=batch_size)

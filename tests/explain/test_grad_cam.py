@@ -89,5 +89,5 @@ def test_bad_layers(tiny_resnet):
     with pytest.raises(InputError, match="4-D"):
         attribute(tiny_resnet, x, method="grad_cam", layer="fc")
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
-    with pytest.raises(InputError, match="4-D"):
+    with pytest.raises(InputError, match="map to space"):
         attribute(mlp, torch.rand(1, 3, 4, 4), method="grad_cam")
