@@ -18,8 +18,10 @@ rounding) for a fraction of the work; models that cannot be traced get whole-ima
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +32,9 @@ from gaplens.core.batching import check_batch_size, map_batches
 from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
 from gaplens.core.hooks import frozen
-from gaplens.explain.base import check_inputs, register_method, select_scores
+from gaplens.explain.base import check_inputs, model_dtype, register_method, select_scores
+
+logger = logging.getLogger(__name__)
 
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -157,6 +161,23 @@ def _input_rects(inputs, fill, grid: _Grid, window: tuple[int, int], stride: tup
     return _Rect(torch.where(covered[:, None], filled, original), y, x)
 
 
+@dataclass
+class Evaluation:
+    """How the occluded images were evaluated: ``"incremental"`` or ``"whole"``, and why.
+
+    ``seconds`` holds the calibration timings per occluded image (``{"whole": ..,
+    "incremental": ..}``) when ``incremental="auto"`` measured both ways, else ``{}``.
+    """
+
+    mode: str
+    reason: str
+    seconds: dict
+
+    def as_dict(self) -> dict:
+        return {"evaluation": self.mode, "reason": self.reason,
+                **{f"seconds_per_image_{k}": v for k, v in self.seconds.items()}}
+
+
 def _occluded_outputs(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -167,37 +188,56 @@ def _occluded_outputs(
     incremental: bool | str = "auto",
     window: tuple[int, int] | None = None,
     stride: tuple[int, int] | None = None,
-) -> tuple[torch.Tensor, ...]:
+) -> tuple[tuple[torch.Tensor, ...], Evaluation]:
     """Run ``model`` on every (image, window) occlusion, ``batch_size`` occluded images per pass.
 
     ``reduce(logits, image_index)`` turns a chunk's logits ``(B, K)`` into per-row values
     ``(B,)`` (or a tuple of them); the results are returned as tensors ``(N, R, C)``, in image
-    then row-major window order. Must be called under ``torch.no_grad()``.
+    then row-major window order, with the :class:`Evaluation` used. Must be called under
+    ``torch.no_grad()``.
 
-    With ``incremental`` (``"auto"``: when the model allows it), each chunk is evaluated by
-    :class:`gaplens.explain.incremental.IncrementalOcclusion`, which recomputes only the
-    activations a window changes; images are then taken in groups of ``max(4, batch_size //
-    windows)``, whose unoccluded activations are kept for the group's chunks (chunks may span
-    the images of a group, so few are left part-filled).
+    With ``incremental`` (``"auto"``: when the model allows it, and when it is faster), each
+    chunk is evaluated by :class:`gaplens.explain.incremental.IncrementalOcclusion`, which
+    recomputes only the activations a window changes; images are then taken in groups of
+    ``max(4, batch_size // windows)``, whose unoccluded activations are kept for the group's
+    chunks (chunks may span the images of a group, so few are left part-filled).
+
+    ``"auto"`` never loses to whole images by more than one chunk: the first chunk is evaluated
+    both ways and timed, and the rest of the work goes the way whose estimated total (chunks x
+    seconds per chunk, plus the unoccluded pass of every group for incremental) is smaller. Jobs
+    of one or two chunks are evaluated whole (there is nothing to amortize the measurement over).
     """
+    from gaplens.explain.base import advance, declare_work
     from gaplens.explain.incremental import Unsupported, _Flat, incremental_engine
 
     n = inputs.shape[0]
     p = grid.size
-    engine, reason = incremental_engine(model) if incremental else (None, "")
+    declare_work(n * p)
+    n_chunks = math.ceil(n * p / batch_size)
+    if incremental == "auto" and n_chunks <= 2:
+        engine, reason = None, f"{n_chunks} chunk(s) of work: whole images, nothing to amortize"
+    else:
+        engine, reason = incremental_engine(model) if incremental else (None, "incremental=False")
     if engine is None and incremental is True:
         raise _not_incremental(reason)
+    calibrate = engine is not None and incremental == "auto"
+    evaluation = Evaluation("incremental" if engine is not None else "whole",
+                            "incremental=True" if engine is not None else reason, {})
     group = max(4, batch_size // p) if engine is not None else n
     parts: list[tuple[torch.Tensor, ...]] = []
-    for first in range(0, n, group):
+    first = 0
+    while first < n:
         images, fills = inputs[first : first + group], fill[first : first + group]
         if engine is not None:
+            started = time.perf_counter()
             try:  # the unoccluded pass, checked against the model's own output
                 engine.prepare(images, model(images.clone()))  # a clone: the caller's images stay as they are
             except Unsupported as exc:
                 if incremental is True:
                     raise _not_incremental(str(exc)) from None
-                engine = None  # whole images from here on
+                engine, calibrate = None, False  # whole images from here on
+                evaluation = Evaluation("whole", str(exc), {})
+            prepare_seconds = time.perf_counter() - started
         if engine is not None:
             flat_images, flat_fills = _Flat.of(images), _Flat.of(fills)
         count = images.shape[0] * p
@@ -205,14 +245,63 @@ def _occluded_outputs(
             flat = torch.arange(start, min(start + batch_size, count), device=inputs.device)
             image, position = flat // p, flat % p
             if engine is not None:
+                started = time.perf_counter()
                 rect = _input_rects(flat_images, flat_fills, grid, window, stride, image, position)
                 logits = engine.logits(image, rect)
+                if calibrate:
+                    calibrate = False
+                    t_inc = time.perf_counter() - started
+                    started = time.perf_counter()
+                    mask = grid.masks(position)[:, None]
+                    model(torch.where(mask, fills[image], images[image]))
+                    t_whole = time.perf_counter() - started
+                    rows = len(flat)
+                    groups = math.ceil(n / group)
+                    cost_inc = n_chunks * t_inc + groups * prepare_seconds
+                    cost_whole = n_chunks * t_whole
+                    seconds = {"whole": t_whole / rows, "incremental": t_inc / rows}
+                    if cost_inc < cost_whole:
+                        evaluation = Evaluation("incremental", f"estimated {cost_inc:.2g} s vs {cost_whole:.2g} s "
+                                                "for whole images", seconds)
+                    else:
+                        evaluation = Evaluation("whole", f"estimated {cost_whole:.2g} s vs {cost_inc:.2g} s "
+                                                "incrementally", seconds)
+                        engine = None
+                        parts.append(_as_tuple(reduce(logits, image + first)))
+                        advance(len(flat))
+                        # the rest of this group, then every other image, whole
+                        rest = torch.arange(start + len(flat), count, device=inputs.device)
+                        parts.extend(_whole_chunks(model, grid, images, fills, rest, p, batch_size, reduce, first))
+                        break
             else:
                 mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
                 logits = model(torch.where(mask, fills[image], images[image]))
-            out = reduce(logits, image + first)
-            parts.append(out if isinstance(out, tuple) else (out,))
-    return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True))
+            parts.append(_as_tuple(reduce(logits, image + first)))
+            advance(len(flat))
+        first += images.shape[0]
+        if engine is None and group != n:
+            group = n  # whole images from here on: the remaining images in one group
+    logger.info("occlusion: %s evaluation (%s)", evaluation.mode, evaluation.reason)
+    return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True)), evaluation
+
+
+def _as_tuple(out) -> tuple[torch.Tensor, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _whole_chunks(model, grid: _Grid, images, fills, rows: torch.Tensor, p: int, batch_size: int, reduce,
+                  first: int) -> list[tuple[torch.Tensor, ...]]:
+    """Whole-image evaluation of the flat (image, position) ``rows`` of one group."""
+    from gaplens.explain.base import advance
+
+    parts = []
+    for start in range(0, len(rows), batch_size):
+        flat = rows[start : start + batch_size]
+        image, position = flat // p, flat % p
+        mask = grid.masks(position)[:, None]
+        parts.append(_as_tuple(reduce(model(torch.where(mask, fills[image], images[image])), image + first)))
+        advance(len(flat))
+    return parts
 
 
 @register_method("occlusion", default_score="probability",
@@ -223,8 +312,8 @@ def occlusion(
     target: torch.Tensor,
     score: str,
     batch_size: int,
-    window: int | tuple[int, int] = 8,
-    stride: int | tuple[int, int] = 4,
+    window: int | tuple[int, int] | None = None,
+    stride: int | tuple[int, int] | None = None,
     fill: float | torch.Tensor = 0.5,
     incremental: bool | str = "auto",
 ) -> torch.Tensor:
@@ -232,21 +321,29 @@ def occlusion(
 
     Args:
         model, inputs, target, score, batch_size: see :func:`gaplens.explain.base.attribute`.
-        window: window size in pixels, an int or ``(h, w)``; at most the image size.
-        stride: step between windows in pixels, an int or ``(h, w)``; ``1 <= stride <= window``.
+        window: window size in pixels, an int or ``(h, w)``; at most the image size. ``None``
+            (default) scales with the image: ``max(8, side // 8)`` for the shorter side (8 up
+            to 64 px, 28 at 224 px), capped at the image size.
+        stride: step between windows in pixels, an int or ``(h, w)``; ``1 <= stride <= window``;
+            ``None`` (default): half the window (at least 1).
         fill: value of occluded pixels (image space, ``[0, 1]``): a float or a tensor
             broadcastable to ``(N, 3, H, W)`` (e.g. ``(3, 1, 1)`` per channel, ``(3, H, W)``).
         incremental: ``"auto"`` (default) evaluates occluded images incrementally, recomputing
             only the activations a window changes (:mod:`gaplens.explain.incremental`; the
             same values up to float rounding), when ``torch.fx`` can trace the model, and whole
-            images otherwise; ``True`` requires it (error naming the obstacle); ``False``
-            always evaluates whole images.
+            images otherwise, and only when a timed first chunk says it is faster for this
+            model and image size (see :func:`_occluded_outputs`); ``True`` requires it (error
+            naming the obstacle); ``False`` always evaluates whole images.
 
     Returns:
         ``(N, 3, H, W)``: for each pixel, the mean over the windows covering it of
         ``score(original) - score(occluded)`` (positive: occluding it lowers the score); the
-        three channels are equal.
+        three channels are equal. ``result.details`` says how it was computed:
+        ``{"evaluation": "incremental" | "whole", "reason": ..., "window": (h, w), "stride":
+        (h, w), "seconds_per_image_whole": ..., "seconds_per_image_incremental": ...}`` (the
+        timings only when ``"auto"`` measured them); the same line is logged at INFO level.
     """
+    window, stride = default_window(inputs, window, stride)
     grid = _grid(inputs, window, stride)
     value = _fill(fill, inputs)
     check_batch_size(batch_size)
@@ -254,22 +351,37 @@ def occlusion(
     with torch.no_grad():
         base = map_batches(lambda images, targets: select_scores(model(images), targets, score), inputs, target,
                            batch_size=batch_size)
-        (scores,) = _occluded_outputs(model, inputs, grid, value, batch_size,
-                                      lambda logits, image: select_scores(logits, target[image], score),
-                                      incremental, _pair(window, "window"), _pair(stride, "stride"))
+        (scores,), evaluation = _occluded_outputs(
+            model, inputs, grid, value, batch_size, lambda logits, image: select_scores(logits, target[image], score),
+            incremental, _pair(window, "window"), _pair(stride, "stride"))
         drops = base.view(-1, 1, 1) - scores  # (N, R, C)
         rows, cols = grid.rows.to(drops.dtype), grid.cols.to(drops.dtype)
         total = torch.einsum("ry,nrc,cx->nyx", rows, drops, cols)
         count = rows.sum(0)[:, None] * cols.sum(0)[None, :]
         attribution = total / count
-    return attribution[:, None].expand(-1, inputs.shape[1], -1, -1).contiguous()
+    result = attribution[:, None].expand(-1, inputs.shape[1], -1, -1).contiguous()
+    result.details = {**evaluation.as_dict(), "window": _pair(window, "window"), "stride": _pair(stride, "stride")}
+    return result
+
+
+def default_window(inputs: torch.Tensor, window, stride) -> tuple:
+    """``(window, stride)`` with ``None`` replaced by the image-scaled defaults (see :func:`occlusion`)."""
+    if window is None:
+        side = min(inputs.shape[-2:])
+        window = min(max(8, side // 8), side)
+        if stride is None:
+            stride = max(1, window // 2)
+    elif stride is None:
+        h, w = _pair(window, "window")
+        stride = (max(1, h // 2), max(1, w // 2))
+    return window, stride
 
 
 def occlusion_top_class(
     model: nn.Module,
     inputs: torch.Tensor,
-    window: int | tuple[int, int] = 8,
-    stride: int | tuple[int, int] = 4,
+    window: int | tuple[int, int] | None = None,
+    stride: int | tuple[int, int] | None = None,
     fill: float | torch.Tensor = 0.5,
     batch_size: int = 64,
     incremental: bool | str = "auto",
@@ -302,7 +414,8 @@ def occlusion_top_class(
     check_inputs(inputs)
     check_batch_size(batch_size)
     device = model_device(model, default=inputs.device)
-    x = inputs.detach().to(device)
+    x = inputs.detach().to(device=device, dtype=model_dtype(model, default=inputs.dtype))
+    window, stride = default_window(x, window, stride)
     grid = _grid(x, window, stride)
     value = _fill(fill, x)
     _check_incremental(incremental)
@@ -312,6 +425,6 @@ def occlusion_top_class(
         return classes, probs
 
     with frozen(model):
-        classes, probs = _occluded_outputs(model, x, grid, value, batch_size, top, incremental,
-                                           _pair(window, "window"), _pair(stride, "stride"))
-    return classes.to(inputs.device), probs.to(inputs.device)
+        (classes, probs), _ = _occluded_outputs(model, x, grid, value, batch_size, top, incremental,
+                                                _pair(window, "window"), _pair(stride, "stride"))
+    return classes.to(inputs.device), probs.to(device=inputs.device, dtype=inputs.dtype)

@@ -97,7 +97,8 @@ def test_only_the_changed_region_is_recomputed():
     """A window's first conv output is computed on the window grown by the kernel, not the image."""
     model = Classifier(build("vgg", 5)).eval()
     with _ConvShapes(model.network.features[0].weight) as seen:
-        attribute(model, torch.rand(2, 3, 64, 64), target=1, method="occlusion", window=8, stride=8, batch_size=16)
+        attribute(model, torch.rand(2, 3, 64, 64), target=1, method="occlusion", window=8, stride=8, batch_size=16,
+                  incremental=True)
     full = [s for s in seen.shapes if s[-2:] == (64, 64)]
     crops = [s for s in seen.shapes if s[-2:] != (64, 64)]
     # 64 windows x 2 images in chunks of 16; 8 x 8 windows grown by the 3 x 3 kernel

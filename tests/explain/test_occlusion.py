@@ -141,7 +141,7 @@ def test_batch_size_independence_and_forward_calls(tiny_vgg):
 def test_default_score_is_probability(tiny_resnet):
     x = torch.rand(1, 3, 32, 32)
     assert METHODS["occlusion"].default_score == "probability"
-    assert METHODS["occlusion"].defaults == {"window": 8, "stride": 4, "fill": 0.5, "incremental": "auto"}
+    assert METHODS["occlusion"].defaults == {"window": None, "stride": None, "fill": 0.5, "incremental": "auto"}
     default = attribute(tiny_resnet, x, target=2, method="occlusion")
     explicit = attribute(tiny_resnet, x, target=2, method="occlusion", score="probability", window=8, stride=4,
                          fill=0.5)
@@ -222,3 +222,30 @@ def test_stride_longer_than_a_full_window_is_allowed(tiny_vgg):
     assert result.shape == x.shape
     classes, _ = occlusion_top_class(tiny_vgg, x, window=(32, 8), stride=(40, 8))
     assert classes.shape == (1, 1, 4)
+
+
+def test_default_window_scales_with_the_image():
+    from gaplens.explain.occlusion import default_window
+
+    assert default_window(torch.zeros(1, 3, 32, 32), None, None) == (8, 4)
+    assert default_window(torch.zeros(1, 3, 224, 224), None, None) == (28, 14)
+    assert default_window(torch.zeros(1, 3, 299, 400), None, None) == (37, 18)
+    assert default_window(torch.zeros(1, 3, 6, 6), None, None) == (6, 3)
+    assert default_window(torch.zeros(1, 3, 32, 32), (10, 6), None) == ((10, 6), (5, 3))
+
+
+def test_auto_says_how_it_evaluated(tiny_vgg, caplog):
+    x = torch.rand(2, 3, 32, 32)
+    with caplog.at_level("INFO", logger="gaplens.explain.occlusion"):
+        small = attribute(tiny_vgg, x, target=1, method="occlusion", window=8, stride=8, batch_size=64)
+    # 2 x 16 windows fit in one chunk: nothing to amortize a measurement over, whole images
+    assert small.details["evaluation"] == "whole" and "chunk" in small.details["reason"]
+    assert "whole evaluation" in caplog.text
+    many = attribute(tiny_vgg, x, target=1, method="occlusion", window=8, stride=4, batch_size=8)
+    assert many.details["evaluation"] in ("whole", "incremental")
+    assert many.details["seconds_per_image_whole"] > 0 and many.details["seconds_per_image_incremental"] > 0
+    assert many.details["window"] == (8, 8) and many.details["stride"] == (4, 4)
+    forced = attribute(tiny_vgg, x, target=1, method="occlusion", window=8, stride=4, batch_size=8,
+                       incremental=True)
+    assert forced.details["evaluation"] == "incremental"
+    torch.testing.assert_close(many, forced)
