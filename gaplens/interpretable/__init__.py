@@ -6,6 +6,7 @@ rule list with the smallest ``errors / n + regularization * rules`` by branch an
 """
 
 from gaplens.interpretable.antecedents import Antecedents, Literal, mine_antecedents
+from gaplens.interpretable.bagnet import BagNet, evidence  # noqa: F401  (bag-of-local-features nets)
 from gaplens.interpretable.figures import search_progress_figure
 from gaplens.interpretable.rulelist import Rule, RuleListClassifier
 from gaplens.interpretable.search import BOUNDS, POLICIES, PermutationMap, SearchResult, branch_and_bound

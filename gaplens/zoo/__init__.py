@@ -11,7 +11,7 @@ import torch  # noqa: F401  (used by the doctest)
 from torch import nn
 
 from gaplens.core.architectures import ARCHITECTURES, build_architecture
-from gaplens.zoo import resnet, vgg  # noqa: F401  (registers the architectures)
+from gaplens.zoo import bagnet, resnet, vgg  # noqa: F401  (registers the architectures)
 
 
 def build(name: str, num_classes: int, **kwargs: object) -> nn.Module:
