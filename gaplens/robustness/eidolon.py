@@ -15,13 +15,15 @@ independent implementation of the same construction:
    slice is held on a grid as coarse as its band allows (a spacing of at most ``sigma_k / 2``) and
    ``B_{k+1}`` is interpolated onto the grid of ``D_k``, so that the slices, interpolated back to
    the pixel grid and summed, give the image exactly.
-2. **Displacement fields.** Two kinds of random fields, each white Gaussian noise blurred with a
-   Gaussian and scaled to unit variance: a *coherent* field per scale,
-   ``C_k = sum_{j >= k} (sigma_j / sigma_max) N_j`` (``N_j`` blurred at ``sigma_j``,
-   ``sigma_max = S / 4``): a slice is dragged along by the displacements of every coarser scale,
-   so a fine detail moves with the blob it belongs to; and an *incoherent* field ``I_k``, blurred
-   at ``grain`` pixels and drawn independently for every scale. The displacement of slice ``k`` is
-   ``reach * ((1 - coherence) * I_k + coherence * C_k)`` pixels, independently in x and y.
+2. **Displacement fields.** Two kinds of random fields, white Gaussian noise blurred with a
+   Gaussian, with the amplitudes of the toolbox (which does not normalise its blurred noise): a
+   *coherent* field per scale, ``C_k = sum_{j >= k} a N_j`` (``N_j`` a unit-variance field blurred
+   at ``sigma_j``; every scale adds the same std ``a``, about 0.12 working pixels per unit of
+   reach): a slice is dragged along by the displacements of every coarser scale, so a fine detail
+   moves with the blob it belongs to; and an *incoherent* field ``I_k = b N``, blurred at ``grain``
+   working pixels (std ``b``, about 0.76 at grain 10) and drawn independently for every scale. The
+   displacement of slice ``k`` is ``reach * ((1 - coherence) * I_k + coherence * C_k)``,
+   independently in x and y.
 3. **Disarray.** Each output pixel takes, from every slice, the slice's value at the pixel's
    displaced position (bilinear interpolation on the slice's grid; positions are clamped to the
    padded plane); the values are summed and clipped to ``[0, 1]``. Random fields are drawn on
@@ -36,13 +38,21 @@ independently). The toolbox's unfixed master branch computes ``coherent + c * in
 swaps the meaning of the two ends. With ``reach = 0`` nothing moves and the image is returned (up
 to float rounding); displacements scale linearly with ``reach``.
 
+**What the level means.** ``reach`` and ``grain`` are in pixels of the toolbox's working image,
+whose longest side is 256 pixels (the published stimuli were made at that size, Lanczos-resized,
+from the greyscale image): on an image of longest side ``S`` both are multiplied by ``S / 256``,
+so a level distorts an image of any size as much, relative to its size, as it did the published
+stimuli. Per unit of reach, the displacement field's std is about 0.76 working pixels for the
+incoherent part (grain 10) and ``0.12 sqrt(K - k)`` for the coherent part of scale ``k`` (0.41 at
+the finest of ``K = 12`` scales, 0.12 at the coarsest), as measured on the toolbox (0.77 and
+0.44 / 0.36 / 0.14 at the finest / middle / coarsest scale).
+
 Differences from the factory (not bit-for-bit): the random fields are generated in the Fourier
-domain and normalised to unit variance exactly (the factory's Python port normalises with
-``c - m/v``, so its absolute displacement per unit of reach differs: the same ``reach`` need not
-give the same visual strength as the published stimuli); the finest slice keeps the detail below
-``sigma_0`` (the factory drops it); coarse slices and fields live on coarse grids (the factory keeps
+domain with the toolbox's expected amplitude (the toolbox scales each noise plane by its own
+maximum, a random factor of a few per cent); the finest slice keeps the detail below ``sigma_0``
+(the factory drops it); coarse slices and fields live on coarse grids (the factory keeps
 everything at full resolution); sampling is bilinear rather than nearest-pixel; images keep their
-size (the factory resizes to 256 pixels), so ``reach`` is in pixels of the input image.
+size and the scale ladder follows it (``sigma_max = S / 4``).
 """
 
 from __future__ import annotations
@@ -72,6 +82,13 @@ EIDOLON_GRAIN = 10.0
 EIDOLON_COHERENCE = {"eidolon_I": 1.0, "eidolon_II": 0.3, "eidolon_III": 0.0}
 #: Published reach levels (pixels).
 EIDOLON_REACHES = (1, 2, 4, 8, 16, 32, 64, 128)
+#: Working size of the Eidolon toolbox (pixels of the longest side): ``reach`` and ``grain`` are in its pixels.
+WORKING_SIZE = 256
+#: Amplitude of the toolbox's raw noise planes: white Gaussian noise scaled so that its largest
+#: absolute value over the 512 x 512 embedding plane is 127.5, i.e. a std of 127.5 / E[max |N|]
+#: (E[max |N|] = 4.75 over 512^2 samples). The planes are blurred (unit-sum Gaussian) and not
+#: normalised again, so a field blurred at ``s`` pixels has std ``A / (2 sqrt(pi) s)``.
+_TOOLBOX_NOISE_STD = 127.5 / 4.75
 _SIGMA_MIN = 1 / math.sqrt(2)
 _SIGMA_FACTOR = math.sqrt(2)
 #: Images processed together (bounds the memory of the random fields).
@@ -156,25 +173,38 @@ def _refine(field: torch.Tensor, factor: int, size: tuple[int, int]) -> torch.Te
     return field[..., : size[0], : size[1]]
 
 
+def _field_std(sigma: float) -> float:
+    """Std of a toolbox noise plane blurred at ``sigma`` working pixels: ``A / (2 sqrt(pi) sigma)``."""
+    return _TOOLBOX_NOISE_STD / (2 * math.sqrt(math.pi) * sigma)
+
+
 def _displacement_fields(rng: ImageRandom, size: tuple[int, int], sigmas: list[float], sigma_max: float,
                          coherence: float, grain: float, device: torch.device):
     """Yield ``(k, fields (n, 2, H, W))`` for the output pixels, coarsest scale first: ``(1-c) I_k + c C_k``.
 
-    Fields live on the coarsest grid their blur allows; the coherent sum is refined (bilinear
-    upsampling) as finer scales are added to it.
+    Fields are displacements in pixels of the image per unit of reach (reach in working pixels),
+    calibrated to the toolbox: every coherent plane has the std of a toolbox plane, ``A / (2 sqrt(pi)
+    sigma_k) * sigma_k / sigma_max`` = ``A / (2 sqrt(pi) 64)`` (about 0.12) working pixels whatever
+    its scale, and the incoherent field (``grain`` working pixels) ``A / (2 sqrt(pi) grain)`` (about
+    0.76 at grain 10). Fields live on the coarsest grid their blur allows; the coherent sum is
+    refined (bilinear upsampling) as finer scales are added to it.
     """
+    scale = max(size) / WORKING_SIZE  # image pixels per working pixel
     maker = _FieldMaker(rng, size, device)
-    grain_step = _grid_step(grain)
+    grain_px = grain * scale
+    grain_step = _grid_step(grain_px)
+    plane_std = _field_std(WORKING_SIZE / 4) * scale
+    incoherent_std = _field_std(grain) * scale
     coherent, coherent_step = None, 0
     for k in reversed(range(len(sigmas))):
         step = _grid_step(sigmas[k])
-        layer = maker.draw(sigmas[k], step) * (sigmas[k] / sigma_max)
+        layer = maker.draw(sigmas[k], step) * plane_std
         if coherent is None:
             coherent, coherent_step = layer, step
         else:
             coherent = _refine(coherent, coherent_step // step, layer.shape[-2:]) + layer
             coherent_step = step
-        incoherent = maker.draw(grain, grain_step)
+        incoherent = maker.draw(grain_px, grain_step) * incoherent_std
         common = min(coherent_step, grain_step)
         # both fields are drawn at every coherence, so eidolon_I, II and III share random numbers
         total = (coherence * _refine(coherent, coherent_step // common, maker.grid(common))
@@ -270,10 +300,11 @@ def eidolon(images: torch.Tensor, reach: float, coherence: float, grain: float =
     """Partially coherent disarray of ``(N, 3, H, W)`` images in ``[0, 1]`` (see the module docstring).
 
     Args:
-        reach: displacement strength in pixels (``>= 0``; 0 leaves the image unchanged).
+        reach: displacement strength in working pixels (``>= 0``; 0 leaves the image unchanged): the
+            toolbox's reach, for which the longest side is 256 pixels (scaled by ``S / 256``).
         coherence: weight ``c`` of the coherent field, in ``[0, 1]``: the displacement is
             ``(1 - c) * incoherent + c * coherent`` (the paper: 1.0, 0.3, 0.0 for Eidolon I, II, III).
-        grain: blur (pixels) of the incoherent fields (``> 0``; the paper uses 10).
+        grain: blur of the incoherent fields in working pixels (``> 0``; the paper uses 10).
         seed, index: per-image random streams, as in :func:`gaplens.robustness.distort`.
         greyscale_first: work on the greyscale image, as the Eidolon Factory and the paper do; with
             ``False`` the three colour channels are displaced by the same fields.
@@ -324,12 +355,12 @@ def _make(name: str, coherence: float) -> Distortion:
         name=name,
         levels=EIDOLON_REACHES,
         description=f"Eidolon partially coherent disarray (Koenderink et al. 2017), coherence {coherence}, "
-                    f"grain {EIDOLON_GRAIN:g}, reach L pixels",
+                    f"grain {EIDOLON_GRAIN:g}, reach L (pixels of a 256 px working image, as the toolbox)",
         apply=apply,
         parse=numeric_level(name, 0.0, MAX_PIXEL_LEVEL, unit=" (reach in pixels)"),
         clean_level=0,
         reference=_reference,
-        level_label="reach (pixels)",
+        level_label="reach (pixels at 256 px)",
         options=("grain", "greyscale"),
         random=True,
         chunk_elements=None,  # chunks of _CHUNK images, inside
