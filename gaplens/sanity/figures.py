@@ -65,16 +65,21 @@ def similarity_figure(result: SanityResult, metrics: Sequence[str] | None = None
     Returns:
         A :class:`~matplotlib.figure.Figure`. Lines are the mean over images, bands (error bars
         in data mode) one population standard deviation; the verdict threshold is drawn as a
-        dashed line on the verdict metric's panel. Readable up to ~12 methods and ~40 blocks.
+        dashed line on the verdict metric's panel, which comes first (by default) with a bold
+        frame and a title that says how the verdict reads it. Readable up to ~12 methods and
+        ~40 blocks.
     """
     _check_result(result)
-    metrics = list(metrics) if metrics is not None else list(result.metrics)
+    verdict_metric = next(iter(result.verdicts.values()), {}).get("metric")
+    if metrics is not None:
+        metrics = list(metrics)
+    else:  # the verdict's metric first: the panel the verdict was read from
+        metrics = sorted(result.metrics, key=lambda m: m != verdict_metric)
     unknown = [m for m in metrics if m not in result.metrics]
     if not metrics or unknown:
         raise InputError(f"metrics={metrics}; expected a non-empty subset of the result's {result.metrics}")
     summary = result.summary()
     table = {(r["method"], r["metric"], r["layer_index"]): r for r in summary}
-    verdict_metric = next(iter(result.verdicts.values()), {}).get("metric")
     data_mode = result.mode == "data"
     steps = sorted({r["layer_index"] for r in summary})
     width = 3.3 if data_mode else max(3.6, 0.22 * len(steps) + 1.5)
@@ -112,10 +117,18 @@ def similarity_figure(result: SanityResult, metrics: Sequence[str] | None = None
                           else "block randomized alone")
         if metric == verdict_metric:
             ax.axhline(result.threshold, color="0.3", linestyle="--", linewidth=1)
+            for spine in ax.spines.values():
+                spine.set_linewidth(1.6)
         ax.axhline(0.0, color="0.75", linewidth=0.8)
         ax.set_ylim(min(-0.1, min(lows) - 0.05), 1.05)
         ax.set_ylabel(METRIC_LABELS.get(metric, metric), parse_math=False)
-        ax.set_title(metric, parse_math=False)
+        if metric == verdict_metric:
+            check = next(iter(result.verdicts.values()), {}).get("check", "")
+            how = next((f"{w} over steps" for w in ("median", "mean") if w in check), "final step")
+            ax.set_title(f"{metric}: verdict ({how} > {result.threshold:g} = insensitive)", parse_math=False,
+                         fontsize=9, fontweight="bold")
+        else:
+            ax.set_title(metric, parse_math=False)
         ax.grid(alpha=0.3)
     if handles:
         fig.legend(handles=handles, loc="outside right center", fontsize=8, title="method")

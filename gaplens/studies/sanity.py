@@ -14,6 +14,7 @@ import pandas as pd
 
 from gaplens.core.errors import InputError
 from gaplens.report.html import Finding, Section, register_section, verdict_matrix
+from gaplens.sanity.result import VERDICT_RATIONALE
 from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
 from gaplens.studies.explain import load_batch
 from gaplens.studies.fingerprint import data_digest
@@ -40,6 +41,9 @@ class Sanity(Study):
         method_options: per-method options, over :data:`SANITY_OPTIONS`.
         limit: at most this many images of a spec.
         batch_size: bound on the inputs per forward pass (does not change results).
+        verdict_metric, verdict_step, threshold: how the verdict reads the similarities (see
+            :func:`gaplens.sanity.model_randomization`); the defaults (signed Spearman, median over
+            the cascade steps, 0.5) are argued in :data:`gaplens.sanity.VERDICT_RATIONALE`.
     """
 
     name = "sanity"
@@ -54,6 +58,9 @@ class Sanity(Study):
     method_options: dict = field(default_factory=dict)
     limit: int = 8
     batch_size: int = 64
+    verdict_metric: str | None = None
+    verdict_step: str = "median"
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         from gaplens import sanity
@@ -76,7 +83,8 @@ class Sanity(Study):
 
     def units(self, ctx: Context) -> list[Unit]:
         common = {"model": self.ref.digest, "images": data_digest(self.batch().images), "methods": self.method_list,
-                  "options": {m: self.options.get(m, {}) for m in self.method_list}}
+                  "options": {m: self.options.get(m, {}) for m in self.method_list},
+                  "verdict": {"metric": self.verdict_metric, "step": self.verdict_step, "threshold": self.threshold}}
         tests = list(self.modes) + (["data"] if self.random_ref is not None else [])
         units = []
         for test in tests:
@@ -93,11 +101,11 @@ class Sanity(Study):
         images = self.batch().images
         model = self.ref.load()
         common = {"methods": self.method_list, "method_options": self.options, "batch_size": self.batch_size,
-                  "progress": ctx.progress}
+                  "progress": ctx.progress, "verdict_metric": self.verdict_metric, "threshold": self.threshold}
         if test == "data":
             result = sanity.data_randomization(model, self.random_ref.load(), images, **common)
         else:
-            result = sanity.model_randomization(model, images, mode=test, **common)
+            result = sanity.model_randomization(model, images, mode=test, verdict_step=self.verdict_step, **common)
         label = self.ref.label
         records = [{"model": label, "kind": "similarity", **row} for row in result.records]
         records += [{"model": label, "kind": "edge", **row} for row in result.edge_records]
@@ -130,13 +138,20 @@ class Sanity(Study):
                 verdict="pass" if not failing else ("fail" if not sensitive else "warning"),
                 detail=(f"insensitive: {', '.join(failing)}" if failing else "every method is sensitive")
                 + (f"; sensitive to all tests: {', '.join(sensitive)}" if sensitive and failing else "")))
-        similarity = df[(df["kind"] == "similarity") & (df["metric"] == "spearman_abs")]
-        if len(similarity):
-            last = similarity.groupby(["model", "mode", "method"], sort=False)["layer_index"].transform("max")
-            final = similarity[similarity["layer_index"] == last]
-            table = final.groupby(["model", "mode", "method"], sort=False)["value"].agg(["mean", "std"]).reset_index()
-            tables.append(("Rank correlation (|map|) with the original map after the last step (mean, std over images)",
-                           table))
+        # the curves the verdict came from: its metric, mean over images, per step (columns 0..L)
+        for (model, mode), part in verdicts.groupby(["model", "mode"], sort=False):
+            metric = part["metric"].iloc[0]
+            rows = df[(df["kind"] == "similarity") & (df["model"] == model) & (df["mode"] == mode)
+                      & (df["metric"] == metric)]
+            if not len(rows):
+                continue
+            curve = rows.pivot_table(index="method", columns="layer_index", values="value", aggfunc="mean", sort=False)
+            curve.columns = [f"step {int(c)}" for c in curve.columns]
+            curve = curve.reset_index()
+            curve["verdict value"] = curve["method"].map(dict(zip(part["method"], part["value"], strict=True)))
+            prefix = f"{model}: " if verdicts["model"].nunique() > 1 else ""
+            tables.append((f"{prefix}{mode}: {metric} similarity to the original map per step (mean over images; "
+                           f"step 0 = original model), the curve the verdict reads ({part['check'].iloc[0]})", curve))
         edge = df[(df["kind"] == "edge") & (df["layer_index"] == 0)]
         if len(edge):
             tables.append(("Similarity of each method's original map to the input's Sobel edge map",
@@ -148,7 +163,9 @@ class Sanity(Study):
                    "weights are re-initialized (cascading: from the logits down; independent: one block at a time) "
                    "and when the model is trained on random labels. Similarity to the original map is measured on "
                    "absolute maps (Spearman rank correlation, SSIM, HOG) and on signed maps (Spearman). The edge "
-                   "control does not depend on the model at all and scores 1 at every step."),
+                   "control does not depend on the model at all and scores 1 at every step: it is the reference for "
+                   "an insensitive method. " + VERDICT_RATIONALE + " Verdicts read with another metric or step say "
+                   "so in their check column; the figure's framed panel is the metric the verdict read."),
             tables=tables, figures=figures_of(artifacts), findings=findings)
 
 

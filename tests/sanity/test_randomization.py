@@ -162,10 +162,13 @@ def test_records_verdicts_and_untouched_model(trained_resnet, images):
     assert all(r["value"] == pytest.approx(1.0, abs=1e-9) for r in result.records if r["method"] == "edge")
     verdict = result.verdicts["edge"]
     assert verdict["passed"] is False and verdict["value"] == pytest.approx(1.0) and verdict["threshold"] == 0.5
-    final = [r["value"] for r in result.records if r["method"] == "grad_cam" and r["metric"] == "spearman_abs"
-             and r["layer_index"] == steps - 1]
-    assert result.verdicts["grad_cam"]["value"] == pytest.approx(sum(final) / len(final))
-    assert "all 7 blocks" in result.verdicts["grad_cam"]["check"]
+    # the default verdict: signed Spearman, median over the cascade steps of the mean over images
+    step_means = [sum(v) / len(v) for v in ([r["value"] for r in result.records if r["method"] == "grad_cam"
+                                             and r["metric"] == "spearman" and r["layer_index"] == k]
+                                            for k in range(1, steps))]
+    assert result.verdicts["grad_cam"]["metric"] == "spearman"
+    assert result.verdicts["grad_cam"]["value"] == pytest.approx(sorted(step_means)[len(step_means) // 2])
+    assert "median over the 7 cascade steps" in result.verdicts["grad_cam"]["check"]
     # edge comparison: the edge map is the Sobel map; the other maps are compared with it too
     assert all(r["value"] == pytest.approx(1.0, abs=1e-9) for r in result.edge_records if r["method"] == "edge")
     assert {r["metric"] for r in result.edge_records} == {"spearman_abs", "ssim", "hog"}
@@ -210,7 +213,7 @@ def test_random_projection_drops_to_zero():
                 assert row["value"] == pytest.approx(1.0)
             else:  # the gradient is the target's weight row: a fresh random row is unrelated to it
                 assert abs(row["value"]) < 0.15
-        assert result.verdicts["gradient"]["passed"] and result.verdicts["gradient"]["metric"] == "spearman_abs"
+        assert result.verdicts["gradient"]["passed"] and result.verdicts["gradient"]["metric"] == "spearman"
         if target_mode == "original":
             assert torch.equal(result.targets[0], result.targets[1])
 
