@@ -278,6 +278,12 @@ def sanity(
         help="Train the random-label model on this dataset spec (zoo models only).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many images.")] = 8,
     epochs: Annotated[int, typer.Option(help="Epochs for --train-random-labels.")] = 10,
+    verdict_metric: Annotated[str, typer.Option(help="Metric the verdict reads: spearman (signed, default), "
+                                                     "spearman_abs, ssim or hog.")] = "spearman",
+    verdict_step: Annotated[str, typer.Option(help="How the verdict reads the cascade: median (default), mean "
+                                                   "or final.")] = "median",
+    threshold: Annotated[float, typer.Option(help="A method is insensitive when the verdict value exceeds "
+                                                  "this.")] = 0.5,
     batch_size: int = 64,
     device: str = "auto",
     as_json: AsJson = False,
@@ -300,7 +306,8 @@ def sanity(
     (ref,) = model_refs([model], device=device, trust_code=trust_code)
     with Runner(out, "sanity", {"model": model, "images": images, "methods": methods, "modes": modes,
                                 "random_labels_model": random_labels_model,
-                                "train_random_labels": train_random_labels, "limit": limit},
+                                "train_random_labels": train_random_labels, "limit": limit,
+                                "verdict": [verdict_metric, verdict_step, threshold]},
                 fresh=fresh, device=device) as run:
         random_model = None
         if random_labels_model is not None:
@@ -315,7 +322,8 @@ def sanity(
                          arch_kwargs=arch["kwargs"], fit={"epochs": epochs, "random_labels": True})
             run.run(twin)
             random_model = twin.model(run.out, device)
-        result = run.run(Sanity(ref, images, chosen_modes, chosen, random_model, limit=limit, batch_size=batch_size))
+        result = run.run(Sanity(ref, images, chosen_modes, chosen, random_model, limit=limit, batch_size=batch_size,
+                                verdict_metric=verdict_metric, verdict_step=verdict_step, threshold=threshold))
     _emit([{"test": r["mode"], "method": r["method"], "passed": bool(r["passed"]), "value": float(r["value"]),
             "threshold": float(r["threshold"])} for r in result.records if r.get("kind") == "verdict"], as_json)
 

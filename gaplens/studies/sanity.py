@@ -72,6 +72,11 @@ class Sanity(Study):
         bad = [m for m in self.modes if m not in MODES]
         if bad:
             raise InputError(f"modes {bad}: expected among {list(MODES)}")
+        if self.verdict_step not in sanity.randomization.VERDICT_STEPS:
+            raise InputError(f"verdict_step={self.verdict_step!r}: expected one of "
+                             f"{list(sanity.randomization.VERDICT_STEPS)}")
+        if self.verdict_metric is not None and self.verdict_metric not in sanity.METRICS:
+            raise InputError(f"verdict_metric={self.verdict_metric!r}: expected one of {sanity.METRICS.names()}")
         self.method_list = list(self.methods) if self.methods else list(sanity.DEFAULT_METHODS)
         self.options = {**SANITY_OPTIONS, **self.method_options}
         self._batch = None
