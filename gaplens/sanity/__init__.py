@@ -17,6 +17,7 @@ from gaplens.sanity.randomization import (
     data_randomization,
     edge_similarity,
     model_randomization,
+    noise_floor,
     parameterized_blocks,
     randomization_steps,
     randomize_blocks,
@@ -36,5 +37,5 @@ __all__ = [
     "randomization_steps", "Block", "SanityResult", "RECORD_KEYS", "METRICS", "Metric", "spearman",
     "spearman_abs", "ssim", "hog", "DEFAULT_METHODS", "DEFAULT_METRICS", "similarity_figure",
     "randomization_grid_figure", "DEFAULT_THRESHOLD", "DEFAULT_VERDICT_METRIC", "DEFAULT_VERDICT_STEP",
-    "VERDICT_RATIONALE",
+    "VERDICT_RATIONALE", "noise_floor",
 ]

@@ -19,8 +19,8 @@ DEFAULT_VERDICT_STEP = "median"
 DEFAULT_THRESHOLD = 0.5
 #: Why the defaults are what they are (shown in the report).
 VERDICT_RATIONALE = (
-    "The verdict reads the signed rank correlation (Spearman of the signed maps) averaged over the cascade "
-    "steps, threshold 0.5. On absolute maps the rank order is set by the input (object outline, flat "
+    "The verdict reads the signed rank correlation (Spearman of the signed maps, mean over images), its median "
+    "over the cascade steps, threshold 0.5. On absolute maps the rank order is set by the input (object outline, flat "
     "background): the maps of two differently initialized, untrained models already correlate about 0.6 for "
     "every gradient method, so after the full cascade gradient (0.49) and guided backprop (0.52) are "
     "indistinguishable. Signed maps carry what the weights decide, the direction of the effect: two "
