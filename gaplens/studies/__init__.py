@@ -6,6 +6,7 @@ imply, how to run one unit, and the study's report section (see :mod:`.base`).
 progress and files. ``ARCHITECTURE.md`` at the repository root says how to add a study.
 """
 
+from gaplens.studies.bagnet import BagNetStudy  # noqa: F401  (registers the "bagnet" section)
 from gaplens.studies.base import Study, Unit, UnitOutput
 from gaplens.studies.data import DataSummary
 from gaplens.studies.evaluate import Evaluate

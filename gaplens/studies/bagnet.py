@@ -1,0 +1,242 @@
+"""Study "bagnet": bag-of-local-features networks against patch size on the embedded data (issue 17).
+
+For each world (``texture``: texture agreement 1, a local texture shortcut exists; ``shape``:
+agreement 1/K, only the silhouette is predictive) it trains one BagNet per patch size and one
+standard CNN (the zoo ResNet) on the same synthetic images, then measures each model's test
+accuracy, its shape bias on cue-conflict images (shape of one class, texture of another) and,
+for each BagNet, the correlation of its logits with the CNN's on the same test images (Brendel &
+Bethge's Figure 3 analogue). A last unit per world draws evidence overlays, the top-patch grid
+and the comparison with the CNN's attribution maps from the saved checkpoints.
+
+Units: ``WORLD/MODEL`` (train + evaluate; the checkpoint goes to ``RUN/models/bagnet-WORLD-MODEL``)
+and ``WORLD/figures`` (depends on that world's model units).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gaplens.core.errors import InputError
+from gaplens.report.html import Finding, Section, register_section
+from gaplens.studies.base import Study, Unit, UnitOutput, figures_of
+from gaplens.studies.runner import Context
+
+WORLDS = ("texture", "shape")
+CNN = "cnn"
+
+
+def _label(patch_size: int | None) -> str:
+    return CNN if patch_size is None else f"bagnet-{patch_size}"
+
+
+@dataclass
+class BagNetStudy(Study):
+    """BagNets of several patch sizes and a standard CNN on texture-world and shape-world data.
+
+    Args:
+        patch_sizes: BagNet receptive fields (each one of ``gaplens.zoo.bagnet.PATCH_SIZES``).
+        worlds: ``"texture"`` and/or ``"shape"``.
+        classes, size: synthetic classes ``K`` and image size (px; ``>= max(patch_sizes)``).
+        n_train, n_test, n_conflict: training, test and cue-conflict images per world.
+        width: BagNet block width; cnn_widths: the ResNet's stage widths.
+        fit: keyword arguments of :func:`gaplens.train.fit` (epochs, lr, batch_size, seed, ...).
+        seed: data seed (train, test and conflict sets use ``seed``, ``seed + 1``, ``seed + 2``).
+    """
+
+    name = "bagnet"
+    title = "Bag-of-local-features networks (BagNet)"
+    order = 8
+
+    patch_sizes: tuple[int, ...] = (9, 17, 33)
+    worlds: tuple[str, ...] = WORLDS
+    classes: int = 4
+    size: int = 40
+    n_train: int = 512
+    n_test: int = 256
+    n_conflict: int = 256
+    width: int = 8
+    cnn_widths: tuple[int, ...] = (8, 16, 32, 64)
+    fit: dict = field(default_factory=lambda: {"epochs": 5, "lr": 3e-3, "batch_size": 32, "seed": 0})
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> BagNetStudy:
+        """A reduced size (about a minute on 2 CPU cores): few images, narrow nets, two epochs."""
+        settings = dict(size=36, n_train=160, n_test=64, n_conflict=64, width=4, cnn_widths=(8, 16, 32, 64),
+                        fit={"epochs": 2, "lr": 3e-3, "batch_size": 32, "seed": 0})
+        settings.update(overrides)
+        return cls(**settings)
+
+    def __post_init__(self) -> None:
+        from gaplens.zoo.bagnet import PATCH_SIZES
+
+        self.patch_sizes = tuple(int(p) for p in self.patch_sizes)
+        self.worlds = tuple(self.worlds)
+        self.cnn_widths = tuple(int(w) for w in self.cnn_widths)
+        bad = [p for p in self.patch_sizes if p not in PATCH_SIZES]
+        if bad or not self.patch_sizes:
+            raise InputError(f"patch_sizes={list(self.patch_sizes)}; each must be one of {list(PATCH_SIZES)}")
+        if not self.worlds or any(w not in WORLDS for w in self.worlds):
+            raise InputError(f"worlds={list(self.worlds)}; expected some of {list(WORLDS)}")
+        if self.size < max(self.patch_sizes):
+            raise InputError(f"size={self.size} is smaller than patch size {max(self.patch_sizes)}: "
+                             "the BagNet would have no whole patch to classify")
+
+    def _data(self, world: str):
+        from gaplens.data.synthetic import generate
+
+        agreement = 1.0 if world == "texture" else 1.0 / self.classes
+        common = {"classes": self.classes, "size": self.size}
+        return (generate(self.n_train, texture_agreement=agreement, seed=self.seed, **common),
+                generate(self.n_test, texture_agreement=agreement, seed=self.seed + 1, **common),
+                generate(self.n_conflict, conflict=True, seed=self.seed + 2, **common))
+
+    def _arch(self, patch_size: int | None) -> tuple[str, dict]:
+        if patch_size is None:
+            return "resnet", {"widths": list(self.cnn_widths), "blocks": [1] * len(self.cnn_widths)}
+        return "bagnet", {"patch_size": patch_size, "width": self.width}
+
+    def folder(self, ctx: Context, world: str, label: str):
+        return ctx.run_dir / "models" / f"bagnet-{world}-{label}"
+
+    def units(self, ctx: Context) -> list[Unit]:
+        units, every = [], []
+        fit = {k: v for k, v in self.fit.items() if k not in ("progress", "device")}
+        for world in self.worlds:
+            data = {"world": world, "classes": self.classes, "size": self.size, "n_train": self.n_train,
+                    "n_test": self.n_test, "n_conflict": self.n_conflict, "seed": self.seed}
+            keys = []
+            for patch_size in (*self.patch_sizes, None):
+                arch, kwargs = self._arch(patch_size)
+                key = f"{world}/{_label(patch_size)}"
+                units.append(Unit(key, {**data, "arch": arch, "arch_kwargs": kwargs, "fit": fit}, scope=world,
+                                  payload=(world, patch_size)))
+                keys.append(key)
+            every += keys
+            # the last world's figures also draw accuracy against patch size over every world
+            depends = tuple(every) if world == self.worlds[-1] else tuple(keys)
+            units.append(Unit(f"{world}/figures", {"world": world}, scope=world, depends=depends,
+                              payload=(world, None)))
+        return units
+
+    def run_unit(self, unit: Unit, ctx: Context) -> UnitOutput:
+        world, patch_size = unit.payload
+        if unit.key.endswith("/figures"):
+            return self._figures(world, ctx)
+        from gaplens.train import fit
+        from gaplens.zoo import build
+
+        train, test, conflict = self._data(world)
+        arch, kwargs = self._arch(patch_size)
+        label = _label(patch_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.fit.get("seed", 0)))
+            network = build(arch, num_classes=self.classes, **kwargs)
+        folder = self.folder(ctx, world, label)
+        options = {"device": ctx.device, "progress": False, **self.fit}
+        result = fit(network, train, checkpoint_dir=folder, **options)
+        model = result.model
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            logits = torch.cat([model(b.to(device)).cpu() for b in test.images.split(128)])
+            decisions = torch.cat([model(b.to(device)).argmax(1).cpu() for b in conflict.images.split(128)])
+        accuracy = float((logits.argmax(1) == test.labels).float().mean())
+        shape = int((decisions == conflict.shape_labels).sum())
+        texture = int((decisions == conflict.texture_labels).sum())
+        record = {"world": world, "model": label, "patch_size": patch_size, "accuracy": accuracy,
+                  "shape_decisions": shape, "texture_decisions": texture,
+                  "shape_bias": shape / (shape + texture) if shape + texture else None,
+                  "train_loss": float(result.history[-1]["train_loss"]) if result.history else None}
+        return UnitOutput(records=[record], arrays=[("logits", logits.numpy(), f"test logits of {label} ({world})")],
+                          files=[("checkpoint", folder / "model.safetensors", f"{label} ({world})")])
+
+    def _figures(self, world: str, ctx: Context) -> UnitOutput:
+        from gaplens.core.model import load_model
+        from gaplens.explain import attribute
+        from gaplens.interpretable import bagnet_figures as figs
+        from gaplens.interpretable.bagnet import evidence, top_patches
+
+        _, test, _ = self._data(world)
+        cnn_logits = ctx.load_array(self.name, f"{world}/{CNN}", "logits")
+        records, pairs = [], {}
+        for p in self.patch_sizes:
+            label = _label(p)
+            bag = ctx.load_array(self.name, f"{world}/{label}", "logits")
+            a, b = cnn_logits - cnn_logits.mean(1, keepdims=True), bag - bag.mean(1, keepdims=True)
+            r = float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if a.std() > 0 and b.std() > 0 else None
+            records.append({"world": world, "model": label, "patch_size": p, "logit_correlation": r})
+            pairs[label] = (a, b)
+        largest = _label(max(self.patch_sizes))
+        bagnet = load_model(self.folder(ctx, world, largest), device="cpu")
+        cnn = load_model(self.folder(ctx, world, CNN), device="cpu")
+        names = test.class_names
+        shown = test.images[:3]
+        maps = torch.stack([evidence(bagnet, shown, target=j, border="zeros") for j in range(self.classes)], 1)
+        top = top_patches(bagnet, test.images, k=min(6, len(test)))
+        targets = test.labels[:3]
+        compare = {f"{largest} evidence": evidence(bagnet, shown, target=targets, border="zeros"),
+                   "CNN gradient x input": attribute(cnn, shown, target=targets, method="input_x_gradient").sum(1),
+                   "CNN Grad-CAM": attribute(cnn, shown, target=targets, method="grad_cam")[:, 0]}
+        title = f"{world}-world"
+        figures = [
+            ("evidence", figs.evidence_figure(shown, maps, names, title=f"{largest} class evidence, {title}"),
+             f"{largest} evidence per class ({title})"),
+            ("top_patches", figs.top_patches_figure(top, names, title=f"{largest}: top patches per class, {title}"),
+             f"Most class-discriminative patches ({title})"),
+            ("compare", figs.comparison_figure(shown, compare, title=f"BagNet evidence vs. CNN attributions, {title}"),
+             f"BagNet evidence vs. CNN attributions ({title})"),
+            ("correlation", figs.logit_correlation_figure(pairs, title=f"BagNet vs. CNN logits, {title}"),
+             f"Logit correlation with the CNN ({title})"),
+        ]
+        accuracy = [r for r in ctx.store.records(self.name) if r.get("accuracy") is not None]
+        if world == self.worlds[-1] and accuracy:
+            order = [*[_label(p) for p in self.patch_sizes], CNN]
+            rows = sorted(accuracy, key=lambda r: (order.index(r["model"]) if r["model"] in order else 99))
+            figures.append(("accuracy", figs.accuracy_by_patch_figure(rows), "Accuracy against patch size"))
+        return UnitOutput(records=records, figures=figures)
+
+    @staticmethod
+    def section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+        models = df[df["accuracy"].notna()] if "accuracy" in df else df.iloc[:0]
+        table = models.pivot_table(index="model", columns="world", values="accuracy", sort=False) \
+            if len(models) else pd.DataFrame()
+        extra = []
+        if "logit_correlation" in df:
+            corr = df[df["logit_correlation"].notna()]
+            if len(corr):
+                extra.append(("Correlation of BagNet logits with the CNN's (centred per image)",
+                              corr.pivot_table(index="model", columns="world", values="logit_correlation", sort=False)))
+        if len(models):
+            extra.append(("Shape bias on cue-conflict images (shape / (shape + texture) decisions)",
+                          models.pivot_table(index="model", columns="world", values="shape_bias", sort=False)))
+        findings = []
+        shape = models[(models["world"] == "shape") & models["patch_size"].notna()] if len(models) else models
+        if len(shape) >= 1:
+            shape = shape.sort_values("patch_size")
+            small, large = shape.iloc[0], shape.iloc[-1]
+            cnn = models[(models["world"] == "shape") & (models["model"] == CNN)]["accuracy"]
+            detail = "; ".join(f"{r['model']}: {r['accuracy']:.3g}" for _, r in shape.iterrows())
+            if len(cnn):
+                detail += f"; {CNN}: {float(cnn.iloc[0]):.3g}"
+            texture = models[(models["world"] == "texture") & (models["model"] == small["model"])]["accuracy"]
+            if len(texture):
+                detail += f" (texture-world {small['model']}: {float(texture.iloc[0]):.3g})"
+            findings.append(Finding(study="bagnet", measure=f"shape-world accuracy, {large['model']} minus "
+                                    f"{small['model']}", value=float(large["accuracy"] - small["accuracy"]),
+                                    verdict="info", detail=detail))
+        return Section(
+            title=BagNetStudy.title,
+            intro=("A BagNet classifies every patch of p x p pixels on its own and averages the patch logits "
+                   "(Brendel & Bethge 2019), so its evidence maps are its decision. Texture-world data has a "
+                   "local texture shortcut (texture agreement 1); shape-world data has none (agreement 1/K), so "
+                   "only the silhouette predicts the class. Accuracies are fractions of the test images; the CNN "
+                   "is the zoo ResNet trained on the same images with the same settings."),
+            tables=[("Test accuracy", table), *extra], figures=figures_of(artifacts), findings=findings)
+
+
+register_section(BagNetStudy.name, title=BagNetStudy.title, order=BagNetStudy.order)(BagNetStudy.section)

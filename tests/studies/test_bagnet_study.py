@@ -1,0 +1,65 @@
+"""The BagNet study: records against the saved models, resume by fingerprint, the report section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gaplens.core.errors import InputError
+from gaplens.core.model import load_model
+from gaplens.data.synthetic import generate
+from gaplens.interpretable import BagNet
+from gaplens.studies import run_study
+from gaplens.studies.bagnet import BagNetStudy
+from gaplens.studies.report import render_report
+
+
+def _tiny(**overrides) -> BagNetStudy:
+    settings = dict(patch_sizes=(5, 9), classes=2, size=16, n_train=24, n_test=12, n_conflict=12, width=2,
+                    cnn_widths=(4, 4), fit={"epochs": 1, "lr": 3e-3, "batch_size": 12, "seed": 0})
+    settings.update(overrides)
+    return BagNetStudy(**settings)
+
+
+def test_records_match_the_models_rerun_skips_and_the_section_renders(tmp_path):
+    run = tmp_path / "run"
+    result = run_study(_tiny(), run, progress=False, device="cpu")
+    models = ["bagnet-5", "bagnet-9", "cnn"]
+    assert result.ran == [f"{w}/{m}" for w in ("texture", "shape") for m in (*models, "figures")]
+    # oracle: each recorded accuracy, recomputed from the saved checkpoint on a regenerated test set
+    test = generate(12, classes=2, size=16, texture_agreement=0.5, seed=1)
+    rows = {(r["world"], r["model"]): r for r in result.records if r.get("accuracy") is not None}
+    for model in models:
+        net = load_model(run / "models" / f"bagnet-shape-{model}", device="cpu")
+        assert isinstance(net.network, BagNet) == model.startswith("bagnet")
+        with torch.no_grad():
+            accuracy = float((net(test.images).argmax(1) == test.labels).float().mean())
+        assert rows["shape", model]["accuracy"] == pytest.approx(accuracy)
+        bias = rows["shape", model]
+        assert bias["shape_decisions"] + bias["texture_decisions"] <= 12
+    # the logit correlation, recomputed from the saved logits with an independent formula
+    logits = {m: np.load(next((run / "maps").glob(f"bagnet_texture_{m}*_logits.npy"))) for m in ("cnn", "bagnet-9")}
+    a, b = (x - x.mean(1, keepdims=True) for x in (logits["cnn"], logits["bagnet-9"]))
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    expected = float(a @ b / np.sqrt((a @ a) * (b @ b)))
+    corr = next(r for r in result.records if r.get("logit_correlation") is not None and r["world"] == "texture"
+                and r["model"] == "bagnet-9")
+    assert corr["logit_correlation"] == pytest.approx(expected)
+
+    again = run_study(_tiny(), run, progress=False, device="cpu")
+    assert not again.ran and len(again.skipped) == 8
+    smaller = run_study(_tiny(patch_sizes=(5,)), run, progress=False, device="cpu")
+    assert smaller.ran == ["texture/figures", "shape/figures"]  # the summaries read fewer models; the rest is reused
+    assert sorted(smaller.pruned) == ["shape/bagnet-9", "texture/bagnet-9"]
+    page = render_report(run, strict=True).read_text()
+    assert "Bag-of-local-features" in page and "shape-world accuracy" in page and "Shape bias" in page
+
+
+def test_bad_parameters_name_them():
+    with pytest.raises(InputError, match="patch_sizes"):
+        BagNetStudy(patch_sizes=(11,))
+    with pytest.raises(InputError, match="size=16"):
+        BagNetStudy(patch_sizes=(33,), size=16)
+    with pytest.raises(InputError, match="worlds"):
+        BagNetStudy(worlds=("photo",))
