@@ -240,3 +240,100 @@ class BagNetStudy(Study):
 
 
 register_section(BagNetStudy.name, title=BagNetStudy.title, order=BagNetStudy.order)(BagNetStudy.section)
+
+
+@dataclass
+class BagNetEvidence(Study):
+    """Class-evidence maps of BagNet models for a few images, and their most discriminative patches.
+
+    Args:
+        models: specs, models or :class:`ModelRef` s (each a BagNet, or a Classifier wrapping one).
+        images: an image spec (``synthetic:...``, folder, file, ``sample:NAME``), an ImageBatch or a tensor.
+        limit: at most this many images of a spec.
+        border: ``"zeros"`` (one value per pixel, the authors' padding) or ``"valid"`` (whole windows
+            only; the map's mean is the logit), see :func:`gaplens.interpretable.evidence`.
+        top_k: patches per class in the top-patch grid (at most the number of images).
+    """
+
+    name = "bagnet_evidence"
+    title = "BagNet class evidence"
+    order = 9
+
+    models: Any
+    images: Any
+    limit: int = 8
+    border: str = "zeros"
+    top_k: int = 6
+
+    def __post_init__(self) -> None:
+        from gaplens.interpretable.bagnet import BORDERS
+        from gaplens.studies.models import model_refs
+
+        self.refs = model_refs(self.models if isinstance(self.models, (list, tuple, dict)) else [self.models])
+        if self.border not in BORDERS:
+            raise InputError(f"border={self.border!r}; expected one of {list(BORDERS)}")
+        if self.limit < 1 or self.top_k < 1:
+            raise InputError(f"limit={self.limit}, top_k={self.top_k}; each must be at least 1")
+        self._batches: dict[str, Any] = {}
+
+    def _batch(self, ref):
+        from gaplens.studies.explain import load_batch
+
+        if ref.label not in self._batches:
+            self._batches[ref.label] = load_batch(self.images, ref.load(), self.limit)
+        return self._batches[ref.label]
+
+    def units(self, ctx: Context) -> list[Unit]:
+        from gaplens.studies.fingerprint import data_digest
+
+        return [Unit(ref.label, {"model": ref.digest, "images": data_digest(self._batch(ref).images),
+                                 "border": self.border, "top_k": self.top_k}, scope=ref.label, payload=ref)
+                for ref in self.refs]
+
+    def run_unit(self, unit: Unit, ctx: Context) -> UnitOutput:
+        from gaplens.interpretable import bagnet_figures as figs
+        from gaplens.interpretable.bagnet import bagnet_of, evidence, top_patches
+
+        ref = unit.payload
+        model = ref.load()
+        net, _ = bagnet_of(model)
+        batch = self._batch(ref)
+        device = next(model.parameters()).device
+        images = batch.images.to(device)
+        with torch.no_grad():
+            logits = model(images).float().cpu()
+        predicted = logits.argmax(1)
+        maps = evidence(model, images, target=predicted, border=self.border).float().cpu()
+        names = [model.class_name(j) if hasattr(model, "class_name") else str(j) for j in range(net.num_classes)]
+        records = [{"model": ref.label, "image": batch.ids[i], "predicted": names[int(predicted[i])],
+                    "logit": float(logits[i, predicted[i]]), "evidence_max": float(maps[i].max()),
+                    "evidence_min": float(maps[i].min()), "positive_fraction": float((maps[i] > 0).float().mean()),
+                    "patch_size": net.patch_size, "border": self.border} for i in range(len(predicted))]
+        shown = images[:4].cpu()
+        per_class = torch.stack([evidence(model, shown, target=j, border=self.border).float().cpu()
+                                 for j in range(net.num_classes)], 1)
+        figures = [("evidence", figs.evidence_figure(shown, per_class, names, title=f"{ref.label}: class evidence"),
+                    f"Class evidence of {ref.label}")]
+        if net.patch_size <= min(images.shape[-2:]):
+            top = top_patches(model, images, k=min(self.top_k, len(images)))
+            figures.append(("top_patches", figs.top_patches_figure(top, names, title=f"{ref.label}: top patches"),
+                            f"Most class-discriminative patches of {ref.label}"))
+        return UnitOutput(records=records, figures=figures,
+                          arrays=[("maps", maps.numpy(), f"evidence of the predicted class, {ref.label}")])
+
+    @staticmethod
+    def section(df: pd.DataFrame, artifacts: list[dict]) -> Section:
+        findings = []
+        if len(df):
+            findings.append(Finding(study="bagnet_evidence", measure="image area with evidence for the predicted class",
+                                    value=float(df["positive_fraction"].mean()), verdict="info",
+                                    detail=f"mean over {len(df)} images; the rest of the image argues against it"))
+        cols = [c for c in ("model", "image", "predicted", "logit", "evidence_min", "evidence_max",
+                            "positive_fraction") if c in df]
+        return Section(title=BagNetEvidence.title,
+                       intro=("Each map is the predicted class's logit for the patch centred at each pixel (red: "
+                              "for the class, blue: against); a BagNet's logit is the mean of these patch logits."),
+                       tables=[("Evidence per image", df[cols])], figures=figures_of(artifacts), findings=findings)
+
+
+register_section(BagNetEvidence.name, title=BagNetEvidence.title, order=BagNetEvidence.order)(BagNetEvidence.section)
