@@ -305,6 +305,8 @@ def input_gradients(
     backward pass.
     """
 
+    declare_work(inputs.shape[0])  # a no-op when the caller declared its own total
+
     def chunk_gradients(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         x = images.detach().requires_grad_(True)
         with torch.enable_grad():

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gaplens.core.errors import InputError
-from gaplens.explain.base import input_gradients, register_method, select_scores
+from gaplens.explain.base import declare_work, input_gradients, register_method, select_scores
 
 
 @register_method("gradient", description="Simonyan et al. 2013 saliency: d S_c / d I")
@@ -91,6 +91,7 @@ def make_baseline(inputs: torch.Tensor, baseline: object) -> torch.Tensor:
 def _path_gradient_sum(model, inputs, baseline, target, score, batch_size, alphas, weights) -> torch.Tensor:
     """sum_i w_i * grad(baseline + alpha_i (x - baseline)) for every image, batched over (step, image)."""
     n, steps = inputs.shape[0], len(alphas)
+    declare_work(n * steps)
     alphas_t = torch.as_tensor(alphas, dtype=inputs.dtype, device=inputs.device)
     weights_t = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device)
     delta = inputs - baseline
@@ -175,6 +176,7 @@ def noisy_gradient_moments(model, inputs, target, score, batch_size, n_samples, 
                     del drawn[old]
             return drawn[s]
 
+    declare_work(n_samples * n)
     mean = torch.zeros_like(inputs)
     spread = torch.zeros_like(inputs) if statistic == "variance" else None
     for start in range(0, n_samples * n, batch_size):

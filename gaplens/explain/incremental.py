@@ -201,7 +201,10 @@ def _trace(model: nn.Module) -> fx.GraphModule:
     try:
         traced = fx.symbolic_trace(model)
     except Exception as exc:  # any tracing failure means: evaluate whole images
-        raise Unsupported(f"torch.fx cannot trace the model ({type(exc).__name__}: {exc})") from None
+        from gaplens.explain.base import strip_ansi
+
+        reason = strip_ansi(str(exc))
+        raise Unsupported(f"torch.fx cannot trace the model ({type(exc).__name__}: {reason})") from None
     finally:
         touched = [(m, _changed(before[id(m)], m)) for m in modules]
         for module, keys in touched:

@@ -89,3 +89,14 @@ def test_default_target_is_prediction(tiny_vgg):
     pred = tiny_vgg(x).argmax(1)
     torch.testing.assert_close(attribute(tiny_vgg, x, method="gradient"),
                                attribute(tiny_vgg, x, target=pred, method="gradient"))
+
+
+def test_progress_bar_is_off_by_default_and_counts_every_evaluation(tiny_vgg, capsys):
+    x = torch.rand(2, 3, 32, 32)
+    attribute(tiny_vgg, x, target=0, method="integrated_gradients", n_steps=5, batch_size=3)
+    assert capsys.readouterr().err == ""
+    attribute(tiny_vgg, x, target=0, method="integrated_gradients", n_steps=5, batch_size=3, progress=True)
+    err = capsys.readouterr().err
+    assert "integrated_gradients" in err and "/10 " in err  # 2 images x 5 steps, with a total (an ETA)
+    attribute(tiny_vgg, x, target=0, method="occlusion", window=16, stride=8, progress="occluding")
+    assert "occluding" in capsys.readouterr().err
