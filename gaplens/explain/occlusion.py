@@ -24,6 +24,7 @@ import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -161,6 +162,12 @@ def _input_rects(inputs, fill, grid: _Grid, window: tuple[int, int], stride: tup
     return _Rect(torch.where(covered[:, None], filled, original), y, x)
 
 
+#: Chunks evaluated both ways by ``incremental="auto"`` before it decides (the fastest of each is used).
+CALIBRATION_ROUNDS = 2
+#: Fewer chunks than this are evaluated whole by ``incremental="auto"``.
+MIN_CHUNKS_TO_CALIBRATE = 4
+
+
 @dataclass
 class Evaluation:
     """How the occluded images were evaluated: ``"incremental"`` or ``"whole"``, and why.
@@ -202,10 +209,12 @@ def _occluded_outputs(
     ``max(4, batch_size // windows)``, whose unoccluded activations are kept for the group's
     chunks (chunks may span the images of a group, so few are left part-filled).
 
-    ``"auto"`` never loses to whole images by more than one chunk: the first chunk is evaluated
-    both ways and timed, and the rest of the work goes the way whose estimated total (chunks x
-    seconds per chunk, plus the unoccluded pass of every group for incremental) is smaller. Jobs
-    of one or two chunks are evaluated whole (there is nothing to amortize the measurement over).
+    ``"auto"`` never loses much to whole images: the first :data:`CALIBRATION_ROUNDS` chunks are
+    evaluated both ways (in alternating order) and timed, and the rest of the work goes the way
+    whose estimated remaining cost (rows x the fastest seconds per row seen, plus the unoccluded
+    pass of every further group for incremental) is smaller. Jobs of fewer than
+    :data:`MIN_CHUNKS_TO_CALIBRATE` chunks are evaluated whole: there is nothing to amortize a
+    measurement over.
     """
     from gaplens.explain.base import advance, declare_work
     from gaplens.explain.incremental import Unsupported, _Flat, incremental_engine
@@ -214,8 +223,8 @@ def _occluded_outputs(
     p = grid.size
     declare_work(n * p)
     n_chunks = math.ceil(n * p / batch_size)
-    if incremental == "auto" and n_chunks <= 2:
-        engine, reason = None, f"{n_chunks} chunk(s) of work: whole images, nothing to amortize"
+    if incremental == "auto" and n_chunks < MIN_CHUNKS_TO_CALIBRATE:
+        engine, reason = None, f"{n_chunks} chunk(s) of work: whole images, nothing to amortize a measurement over"
     else:
         engine, reason = incremental_engine(model) if incremental else (None, "incremental=False")
     if engine is None and incremental is True:
@@ -224,7 +233,10 @@ def _occluded_outputs(
     evaluation = Evaluation("incremental" if engine is not None else "whole",
                             "incremental=True" if engine is not None else reason, {})
     group = max(4, batch_size // p) if engine is not None else n
+    per_row: dict[str, list[float]] = {"incremental": [], "whole": []}
+    prepare_seconds = 0.0
     parts: list[tuple[torch.Tensor, ...]] = []
+    done = 0  # rows evaluated
     first = 0
     while first < n:
         images, fills = inputs[first : first + group], fill[first : first + group]
@@ -244,64 +256,58 @@ def _occluded_outputs(
         for start in range(0, count, batch_size):
             flat = torch.arange(start, min(start + batch_size, count), device=inputs.device)
             image, position = flat // p, flat % p
-            if engine is not None:
-                started = time.perf_counter()
-                rect = _input_rects(flat_images, flat_fills, grid, window, stride, image, position)
-                logits = engine.logits(image, rect)
-                if calibrate:
-                    calibrate = False
-                    t_inc = time.perf_counter() - started
+
+            whole = partial(_whole_logits, model, grid, images, fills, image, position)
+            by_rectangles = partial(_rect_logits, engine, flat_images, flat_fills, grid, window, stride, image,
+                                    position) if engine is not None else None
+            if calibrate:
+                ways = {"incremental": by_rectangles, "whole": whole}
+                order = ("incremental", "whole") if len(per_row["whole"]) % 2 == 0 else ("whole", "incremental")
+                for way in order:
                     started = time.perf_counter()
-                    mask = grid.masks(position)[:, None]
-                    model(torch.where(mask, fills[image], images[image]))
-                    t_whole = time.perf_counter() - started
-                    rows = len(flat)
-                    groups = math.ceil(n / group)
-                    cost_inc = n_chunks * t_inc + groups * prepare_seconds
-                    cost_whole = n_chunks * t_whole
-                    seconds = {"whole": t_whole / rows, "incremental": t_inc / rows}
+                    result = ways[way]()
+                    per_row[way].append((time.perf_counter() - started) / len(flat))
+                    if way == "incremental":
+                        logits = result
+                if len(per_row["whole"]) >= CALIBRATION_ROUNDS or start + batch_size >= count:
+                    calibrate = False
+                    remaining = n * p - done - len(flat)
+                    later_groups = math.ceil((n - first - images.shape[0]) / group)
+                    cost_inc = remaining * min(per_row["incremental"]) + later_groups * prepare_seconds
+                    cost_whole = remaining * min(per_row["whole"])
+                    seconds = {way: min(values) for way, values in per_row.items()}
                     if cost_inc < cost_whole:
-                        evaluation = Evaluation("incremental", f"estimated {cost_inc:.2g} s vs {cost_whole:.2g} s "
-                                                "for whole images", seconds)
+                        evaluation = Evaluation("incremental", f"measured: about {cost_inc:.2g} s left incrementally "
+                                                f"vs {cost_whole:.2g} s whole", seconds)
                     else:
-                        evaluation = Evaluation("whole", f"estimated {cost_whole:.2g} s vs {cost_inc:.2g} s "
-                                                "incrementally", seconds)
-                        engine = None
-                        parts.append(_as_tuple(reduce(logits, image + first)))
-                        advance(len(flat))
-                        # the rest of this group, then every other image, whole
-                        rest = torch.arange(start + len(flat), count, device=inputs.device)
-                        parts.extend(_whole_chunks(model, grid, images, fills, rest, p, batch_size, reduce, first))
-                        break
+                        evaluation = Evaluation("whole", f"measured: about {cost_whole:.2g} s left whole vs "
+                                                f"{cost_inc:.2g} s incrementally", seconds)
+                        engine = None  # the rest of this group and every later image: whole
+            elif engine is not None:
+                logits = by_rectangles()
             else:
-                mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
-                logits = model(torch.where(mask, fills[image], images[image]))
+                logits = whole()
             parts.append(_as_tuple(reduce(logits, image + first)))
             advance(len(flat))
+            done += len(flat)
         first += images.shape[0]
-        if engine is None and group != n:
+        if engine is None:
             group = n  # whole images from here on: the remaining images in one group
     logger.info("occlusion: %s evaluation (%s)", evaluation.mode, evaluation.reason)
     return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True)), evaluation
 
 
+def _whole_logits(model, grid: _Grid, images, fills, image, position) -> torch.Tensor:
+    mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
+    return model(torch.where(mask, fills[image], images[image]))
+
+
+def _rect_logits(engine, flat_images, flat_fills, grid: _Grid, window, stride, image, position) -> torch.Tensor:
+    return engine.logits(image, _input_rects(flat_images, flat_fills, grid, window, stride, image, position))
+
+
 def _as_tuple(out) -> tuple[torch.Tensor, ...]:
     return out if isinstance(out, tuple) else (out,)
-
-
-def _whole_chunks(model, grid: _Grid, images, fills, rows: torch.Tensor, p: int, batch_size: int, reduce,
-                  first: int) -> list[tuple[torch.Tensor, ...]]:
-    """Whole-image evaluation of the flat (image, position) ``rows`` of one group."""
-    from gaplens.explain.base import advance
-
-    parts = []
-    for start in range(0, len(rows), batch_size):
-        flat = rows[start : start + batch_size]
-        image, position = flat // p, flat % p
-        mask = grid.masks(position)[:, None]
-        parts.append(_as_tuple(reduce(model(torch.where(mask, fills[image], images[image])), image + first)))
-        advance(len(flat))
-    return parts
 
 
 @register_method("occlusion", default_score="probability",
