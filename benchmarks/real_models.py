@@ -1,0 +1,140 @@
+"""Every attribution method on real torchvision / timm architectures (issue 15), run by hand.
+
+The test suite cannot install torchvision (a multi-GB CUDA torch here), so it checks small
+stand-ins of these architectures (``tests/explain/architectures.py``). This script runs the same
+matrix on the real models when torchvision (and optionally timm) is installed, and prints a
+markdown table: for every (model, method) the outcome (``ok``, or the refusal's first words),
+the seconds, and, for gradient / integrated_gradients / occlusion, the largest relative
+difference to Captum (when Captum is installed). Occlusion also reports which evaluation
+``incremental="auto"`` chose and the time of ``incremental=False`` (auto must never be much
+slower). Grad-CAM reports the default layer it picked.
+
+Weights are random (``weights=None``): nothing is downloaded, and what is measured (speed,
+agreement, refusals, layouts) does not depend on trained weights. Images are random, at each
+model's input size (224, 299 for Inception).
+
+Usage::
+
+    python benchmarks/real_models.py                        # the ten architectures of issue 15
+    python benchmarks/real_models.py --models resnet50 vit_b_16 --images 2 --output table.md
+    python benchmarks/real_models.py --timm convnext_tiny   # also timm models, by name
+
+Without torchvision it says so and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+import time
+import warnings
+
+import torch
+
+from gaplens.core.model import Classifier
+from gaplens.explain import METHODS, attribute
+from gaplens.explain.grad_cam import default_cam_layer
+
+TORCHVISION_MODELS = ["resnet50", "vgg16_bn", "densenet121", "mobilenet_v3_small", "efficientnet_b0",
+                      "inception_v3", "convnext_tiny", "vit_b_16", "swin_t", "regnet_y_400mf"]
+SIZES = {"inception_v3": 299}
+OPTIONS = {"integrated_gradients": {"n_steps": 16}, "smoothgrad": {"n_samples": 8}, "smoothgrad_sq": {"n_samples": 8},
+           "vargrad": {"n_samples": 8}, "occlusion": {"window": 32, "stride": 16}}
+CAPTUM = ("gradient", "integrated_gradients", "occlusion")
+
+
+def build_model(source: str, name: str) -> Classifier:
+    """A random-weight model in eval mode, wrapped with ImageNet normalization."""
+    if source == "torchvision":
+        import torchvision
+
+        kwargs = {"aux_logits": False, "init_weights": False} if name == "inception_v3" else {}
+        network = torchvision.models.get_model(name, weights=None, **kwargs)
+    else:
+        import timm
+
+        network = timm.create_model(name, pretrained=False)
+    size = SIZES.get(name, 224)
+    return Classifier(network, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                      input_size=(size, size)).eval()
+
+
+def captum_reference(model, method: str, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    from captum.attr import IntegratedGradients, Occlusion, Saliency
+
+    if method == "gradient":
+        return Saliency(model).attribute(x.clone().requires_grad_(), target=target, abs=False)
+    if method == "integrated_gradients":
+        return IntegratedGradients(model).attribute(x, target=target, n_steps=16, internal_batch_size=32)
+    return Occlusion(lambda z: model(z).softmax(1)).attribute(
+        x, target=target, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16), baselines=0.5,
+        perturbations_per_eval=32)
+
+
+def run_one(model, method: str, x: torch.Tensor, target: torch.Tensor, captum: bool) -> dict:
+    row = {"method": method}
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = attribute(model, x, target=target, method=method, batch_size=32, **OPTIONS.get(method, {}))
+    except Exception as exc:  # a refusal (or a bug) is a result of the benchmark, reported in the table
+        row.update(outcome=f"{type(exc).__name__}: {str(exc)[:70]}", seconds=time.perf_counter() - started)
+        return row
+    row.update(outcome="ok", seconds=time.perf_counter() - started)
+    details = getattr(out, "details", None)
+    if details:
+        row["note"] = details["evaluation"]
+        started = time.perf_counter()
+        attribute(model, x, target=target, method=method, batch_size=32, incremental=False,
+                  **OPTIONS.get(method, {}))
+        row["note"] += f"; whole {time.perf_counter() - started:.1f} s"
+    if method in ("grad_cam", "guided_grad_cam"):
+        row["note"] = f"layer {default_cam_layer(model, x[:1])}"
+    if captum and method in CAPTUM:
+        ref = captum_reference(model, method, x, target)
+        row["captum_rel"] = float((out - ref).abs().max() / ref.abs().max().clamp(min=1e-30))
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=TORCHVISION_MODELS, help="torchvision model names")
+    parser.add_argument("--timm", nargs="*", default=[], help="timm model names (when timm is installed)")
+    parser.add_argument("--methods", nargs="*", default=METHODS.names())
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--output", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    have = {name: importlib.util.find_spec(name) is not None for name in ("torchvision", "timm", "captum")}
+    if not have["torchvision"] and not (have["timm"] and args.timm):
+        print("torchvision is not installed: nothing to run (pip install torchvision, then run this again).")
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    specs = [("torchvision", m) for m in args.models if have["torchvision"]]
+    specs += [("timm", m) for m in args.timm if have["timm"]]
+    lines = ["| model | method | outcome | seconds | vs Captum (rel.) | note |", "|---|---|---|---:|---:|---|"]
+    print("\n".join(lines), flush=True)
+    for source, name in specs:
+        model = build_model(source, name)
+        size = model.input_size
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(args.images, 3, *size, generator=gen)
+        with torch.no_grad():
+            target = model(x).argmax(1)
+        for method in args.methods:
+            row = run_one(model, method, x, target, have["captum"])
+            rel = f"{row['captum_rel']:.1e}" if "captum_rel" in row else ""
+            line = (f"| {name} | {method} | {row['outcome']} | {row['seconds']:.2f} | {rel} | "
+                    f"{row.get('note', '')} |")
+            lines.append(line)
+            print(line, flush=True)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
