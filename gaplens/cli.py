@@ -228,6 +228,10 @@ def explain(
     target: Annotated[str, typer.Option(help="pred (predicted class), label, or a class index.")] = "pred",
     limit: Annotated[int, typer.Option(help="At most this many images.")] = 8,
     batch_size: int = 64,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="A method option as METHOD.KEY=VALUE (repeatable), e.g. "
+        "integrated_gradients.n_steps=32 or occlusion.window=32; VALUE is read as JSON when it parses "
+        "(numbers, true/false, null, lists), else as text.")] = None,
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
@@ -247,7 +251,7 @@ def explain(
             raise InputError(f"--target {target!r}; expected 'pred', 'label' or a class index") from None
     chosen = _names("--methods", methods)
     refs = model_refs([model], device=device, trust_code=trust_code)
-    study = Explain(refs, images, chosen, target, limit, batch_size)
+    study = Explain(refs, images, chosen, target, limit, batch_size, options=_method_options(option or []))
     result = run_study(study, out, fresh=fresh, device=device)
     summary: dict[str, dict] = {}
     for row in result.records:
@@ -256,6 +260,28 @@ def explain(
             entry["images"] += 1
             entry["seconds"] += row["seconds"]
     _emit(list(summary.values()), as_json)
+
+
+def _method_options(items: list[str]) -> dict[str, dict]:
+    """``--option METHOD.KEY=VALUE`` flags as ``{method: {key: value}}``, checked against the registry."""
+    from gaplens.explain import METHODS
+
+    options: dict[str, dict] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        method, dot, key = name.strip().partition(".")
+        if not sep or not dot or not method or not key:
+            raise InputError(f"--option {item!r}; expected METHOD.KEY=VALUE, e.g. integrated_gradients.n_steps=32")
+        defaults = METHODS[method].defaults  # an unknown method names the closest ones
+        if key not in defaults:
+            raise InputError(f"--option {item!r}: method {method!r} has no option {key!r}; its options are "
+                             f"{sorted(defaults)}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        options.setdefault(method, {})[key] = tuple(value) if isinstance(value, list) else value
+    return options
 
 
 def _names(option: str, text: str) -> list[str]:
