@@ -552,11 +552,10 @@ def distort(
 ) -> None:
     """Write distorted images, or the stimulus sheet (like Figure 2 of Geirhos et al. 2018).
 
-    Without --spectrum, power equalisation uses the mean spectrum of the loaded images, which
-    leaves a single image unchanged.
+    Without --spectrum, power equalisation of 224 x 224 images uses the published ImageNet mean
+    spectrum (shipped with gaplens), and of other sizes the mean spectrum of the loaded images.
 
-    Example: gaplens distort --images sample:chelsea --sheet --size 224 --spectrum mean_power_spectrum_grey.npy
-    --out runs/sheet
+    Example: gaplens distort --images sample:chelsea --sheet --size 224 --out runs/sheet
     """
     from gaplens.commands import distort_command
 

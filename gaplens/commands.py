@@ -38,9 +38,9 @@ def distort_command(images: str, out: str | Path, distortion: str | None = None,
                     size: int | None = None) -> Path:
     """``gaplens distort``: distorted copies of images as PNGs, or the stimulus sheet of one image.
 
-    ``spectrum`` (a ``.npy`` file) is the target of power equalisation, e.g. the published
-    ImageNet spectrum (224 x 224: give ``size=224``); without it, the mean spectrum of the
-    loaded images is used, which leaves a single image unchanged.
+    ``spectrum`` (a ``.npy`` file) is the target of power equalisation. Without it, 224 x 224
+    images get the published ImageNet mean spectrum that gaplens ships (the paper's target), and
+    other sizes the mean spectrum of the loaded images (which leaves a single image unchanged).
     """
     from gaplens.core.image_io import write_png
     from gaplens.robustness import DISTORTIONS, distort, stimulus_sheet_figure

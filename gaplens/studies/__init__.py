@@ -16,11 +16,11 @@ from gaplens.studies.robustness import Sweep
 from gaplens.studies.rules import RuleList
 from gaplens.studies.runner import Context, Runner, StudyResult, run_study
 from gaplens.studies.sanity import Sanity
-from gaplens.studies.shape_bias import ShapeBias
+from gaplens.studies.shape_bias import ShapeBias, ShapeBiasFromDecisions
 from gaplens.studies.shift import ShiftAnalyze, ShiftEvaluate
 from gaplens.studies.train import Train
 from gaplens.studies.visualize import Channels, ClassModels, DeepDream
 
 __all__ = ["Study", "Unit", "UnitOutput", "Context", "Runner", "StudyResult", "run_study", "ModelRef", "model_refs",
            "unique_labels", "DataSummary", "Train", "Evaluate", "Explain", "Sanity", "ClassModels", "Channels",
-           "DeepDream", "ShapeBias", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList"]
+           "DeepDream", "ShapeBias", "ShapeBiasFromDecisions", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList"]
