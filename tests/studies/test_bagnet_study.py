@@ -63,3 +63,30 @@ def test_bad_parameters_name_them():
         BagNetStudy(patch_sizes=(33,), size=16)
     with pytest.raises(InputError, match="worlds"):
         BagNetStudy(worlds=("photo",))
+
+
+def test_evidence_study_and_cli_write_the_maps_of_the_predicted_class(tmp_path):
+    from typer.testing import CliRunner
+
+    from gaplens.cli import app
+    from gaplens.core.model import Classifier, save_checkpoint
+    from gaplens.interpretable import evidence
+    from gaplens.zoo import build
+
+    torch.manual_seed(0)
+    model = Classifier(build("bagnet", 3, patch_size=9, width=4), class_names=["circle", "square", "triangle"]).eval()
+    save_checkpoint(model, tmp_path / "m")
+    spec = "synthetic:n=3,size=20,classes=3,seed=5"
+    result = CliRunner().invoke(app, ["bagnet", "evidence", "--model", str(tmp_path / "m"), "--images", spec,
+                                      "--border", "valid", "--device", "cpu", "--json", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    images = generate(3, classes=3, size=20, seed=5).images
+    predicted = model(images).argmax(1)
+    expected = evidence(model, images, target=predicted, border="valid")
+    maps = np.load(next((tmp_path / "r" / "maps").glob("*_maps.npy")))
+    np.testing.assert_allclose(maps, expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps.sum((1, 2)) / 12 ** 2, model(images).max(1).values.detach().numpy(), rtol=1e-5)
+    assert "BagNet class evidence" in render_report(tmp_path / "r", strict=True).read_text()
+    bad = CliRunner().invoke(app, ["bagnet", "evidence", "--model", str(tmp_path / "m"), "--images", spec,
+                                   "--border", "reflect", "--out", str(tmp_path / "r2")])
+    assert bad.exit_code == 2 and "border" in bad.output
