@@ -445,6 +445,7 @@ def load_model(
     std: Sequence[float] | None = None,
     input_size: Sequence[int] | None = None,
     trust_code: bool = False,
+    **constructor_kwargs: object,
 ) -> Classifier:
     """Load a model from a spec (see the module docstring) as an eval-mode :class:`Classifier`.
 
@@ -454,7 +455,11 @@ def load_model(
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
         weights: a local weights file for ``torchvision:``/``timm:``/factory specs.
         class_names, mean, std, input_size: override or supply what the spec does not record
-            (torchvision/timm default to ImageNet's mean/std).
+            (torchvision/timm default to ImageNet's mean/std, the architecture's input size --
+            224, 299 for Inception, what its weights' preset crops to -- and, with the default
+            1000 outputs, the ImageNet class names the package ships).
+        constructor_kwargs: keyword arguments for the ``torchvision:``/``timm:`` constructor,
+            e.g. ``num_classes=10`` (other specs refuse them).
         trust_code: allow specs that are code: a TorchScript archive (its ``forward`` is a
             program that can read and write files) and ``package.module:factory`` (imports and
             calls the module). Pass ``True`` only for files and modules you trust; a gaplens
@@ -476,12 +481,17 @@ def load_model(
     dev = resolve_device(device)
     defaults: dict = {}
     if isinstance(spec, nn.Module):
+        if constructor_kwargs:
+            raise SpecError(f"constructor arguments {sorted(constructor_kwargs)} given with a built module")
         model = spec if isinstance(spec, Classifier) else Classifier(spec)
     else:
         text = str(spec)
         path = Path(text)
+        if constructor_kwargs and not text.startswith(("torchvision:", "timm:")):
+            raise SpecError(f"model spec {text!r}: constructor arguments {sorted(constructor_kwargs)} apply to "
+                            "'torchvision:NAME' and 'timm:NAME' specs only")
         if text.startswith(("torchvision:", "timm:")):
-            model = _load_hub_architecture(text)
+            model = _load_hub_architecture(text, constructor_kwargs)
             defaults = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
         elif path.exists():
             model = _load_path(path, trust_code)
@@ -563,23 +573,78 @@ def _load_path(path: Path, trust_code: bool = False) -> Classifier:
     )
 
 
-def _load_hub_architecture(spec: str) -> Classifier:
+def _load_hub_architecture(spec: str, kwargs: dict | None = None) -> Classifier:
+    """A torchvision/timm architecture (random weights) with its input size and, when it has the
+    default 1000 outputs, the ImageNet class names its package ships (never downloaded)."""
     package, _, name = spec.partition(":")
+    kwargs = dict(kwargs or {})
     try:
         lib = importlib.import_module(package)
     except ImportError as exc:
         raise SpecError(f"model spec {spec!r}: {package} is not installed (pip install 'gaplens[{package}]')") from exc
     if package == "torchvision":
         try:
-            network = lib.models.get_model(name, weights=None)
+            network = lib.models.get_model(name, weights=None, **kwargs)
         except (ValueError, KeyError) as exc:
             raise SpecError(f"model spec {spec!r}: torchvision has no model {name!r}") from exc
+        except TypeError as exc:
+            raise SpecError(f"model spec {spec!r}: {exc}") from exc
+        size, names = _torchvision_meta(lib, name, network)
     else:
         try:
-            network = lib.create_model(name, pretrained=False)
+            network = lib.create_model(name, pretrained=False, **kwargs)
         except RuntimeError as exc:
             raise SpecError(f"model spec {spec!r}: timm has no model {name!r}") from exc
-    return Classifier(network, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        except TypeError as exc:
+            raise SpecError(f"model spec {spec!r}: {exc}") from exc
+        size, names = _timm_meta(lib, network)
+    outputs = _hub_outputs(network)
+    if names is not None and outputs is not None and len(names) != outputs:
+        names = None  # a new head (num_classes=...): the ImageNet names do not apply
+    return Classifier(network, mean=IMAGENET_MEAN, std=IMAGENET_STD, class_names=names, input_size=size)
+
+
+def _hub_outputs(network: nn.Module) -> int | None:
+    for attr in ("num_classes",):
+        value = getattr(network, attr, None)
+        if isinstance(value, int):
+            return value
+    last = [m for m in network.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else None
+
+
+def _torchvision_meta(lib, name: str, network: nn.Module) -> tuple[tuple[int, int] | None, list[str] | None]:
+    """Input size and class names from the architecture's default weights' metadata (no download)."""
+    size = getattr(network, "image_size", None)  # ViTs record theirs
+    names = None
+    try:
+        weights = lib.models.get_model_weights(name).DEFAULT
+        names = list(weights.meta.get("categories") or []) or None
+        crop = getattr(weights.transforms(), "crop_size", None)
+        if size is None and crop:
+            size = crop[0] if isinstance(crop, (list, tuple)) else crop
+    except Exception:  # no weights enum for this architecture, or an older torchvision: leave unknown
+        pass
+    if size is None:
+        size = 299 if name.startswith("inception") else 224
+    return (int(size), int(size)), names
+
+
+def _timm_meta(lib, network: nn.Module) -> tuple[tuple[int, int] | None, list[str] | None]:
+    cfg = getattr(network, "pretrained_cfg", None) or getattr(network, "default_cfg", None) or {}
+    shape = cfg.get("input_size")
+    size = (int(shape[-2]), int(shape[-1])) if shape else None
+    names = None
+    try:
+        from timm.data import ImageNetInfo, infer_imagenet_subset
+
+        subset = infer_imagenet_subset(network)
+        if subset:
+            info = ImageNetInfo(subset)
+            names = [info.index_to_description(i) for i in range(getattr(network, "num_classes", 0))]
+    except Exception:  # an older timm without ImageNetInfo: leave the names unknown
+        names = None
+    return size, names or None
 
 
 def _load_factory(spec: str) -> Classifier:
