@@ -16,8 +16,8 @@ from gaplens.studies.report import render_report
 
 
 def _tiny(**overrides) -> BagNetStudy:
-    settings = dict(patch_sizes=(5, 9), classes=2, size=16, n_train=24, n_test=12, n_conflict=12, width=2,
-                    cnn_widths=(4, 4), fit={"epochs": 1, "lr": 3e-3, "batch_size": 12, "seed": 0})
+    settings = dict(patch_sizes=(5, 9), worlds=("shape",), classes=2, size=16, n_train=24, n_test=12, n_conflict=12,
+                    width=2, cnn_widths=(4, 4), fit={"epochs": 1, "lr": 3e-3, "batch_size": 12, "seed": 0})
     settings.update(overrides)
     return BagNetStudy(**settings)
 
@@ -26,7 +26,7 @@ def test_records_match_the_models_rerun_skips_and_the_section_renders(tmp_path):
     run = tmp_path / "run"
     result = run_study(_tiny(), run, progress=False, device="cpu")
     models = ["bagnet-5", "bagnet-9", "cnn"]
-    assert result.ran == [f"{w}/{m}" for w in ("texture", "shape") for m in (*models, "figures")]
+    assert result.ran == [f"shape/{m}" for m in (*models, "figures")]
     # oracle: each recorded accuracy, recomputed from the saved checkpoint on a regenerated test set
     test = generate(12, classes=2, size=16, texture_agreement=0.5, seed=1)
     rows = {(r["world"], r["model"]): r for r in result.records if r.get("accuracy") is not None}
@@ -39,19 +39,19 @@ def test_records_match_the_models_rerun_skips_and_the_section_renders(tmp_path):
         bias = rows["shape", model]
         assert bias["shape_decisions"] + bias["texture_decisions"] <= 12
     # the logit correlation, recomputed from the saved logits with an independent formula
-    logits = {m: np.load(next((run / "maps").glob(f"bagnet_texture_{m}*_logits.npy"))) for m in ("cnn", "bagnet-9")}
+    logits = {m: np.load(next((run / "maps").glob(f"bagnet_shape_{m}*_logits.npy"))) for m in ("cnn", "bagnet-9")}
     a, b = (x - x.mean(1, keepdims=True) for x in (logits["cnn"], logits["bagnet-9"]))
     a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
     expected = float(a @ b / np.sqrt((a @ a) * (b @ b)))
-    corr = next(r for r in result.records if r.get("logit_correlation") is not None and r["world"] == "texture"
+    corr = next(r for r in result.records if r.get("logit_correlation") is not None and r["world"] == "shape"
                 and r["model"] == "bagnet-9")
     assert corr["logit_correlation"] == pytest.approx(expected)
 
     again = run_study(_tiny(), run, progress=False, device="cpu")
-    assert not again.ran and len(again.skipped) == 8
+    assert not again.ran and len(again.skipped) == 4
     smaller = run_study(_tiny(patch_sizes=(5,)), run, progress=False, device="cpu")
-    assert smaller.ran == ["texture/figures", "shape/figures"]  # the summaries read fewer models; the rest is reused
-    assert sorted(smaller.pruned) == ["shape/bagnet-9", "texture/bagnet-9"]
+    assert smaller.ran == ["shape/figures"]  # the summaries read fewer models; the rest is reused
+    assert smaller.pruned == ["shape/bagnet-9"]
     page = render_report(run, strict=True).read_text()
     assert "Bag-of-local-features" in page and "shape-world accuracy" in page and "Shape bias" in page
 
