@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from gaplens.bias.networks import VGG19_WIDTHS, Stylizer, VGGDecoder, VGGEncoder
-from gaplens.core.errors import CheckpointError, InputError, SpecError, UnsafeFileError
+from gaplens.core.errors import CheckpointError, InputError, SpecError, UnsafeFileError, load_failure
 from gaplens.core.files import atomic_write
 from gaplens.core.model import list_keys, state_mismatches
 
@@ -67,10 +67,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ...
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise UnsafeFileError(
             f"{file}: refused; it is not a plain tensor state dict that loads with weights_only=True "
-            f"(a pickle containing code or other objects is never unpickled) ({type(exc).__name__}: {first})"
+            f"(a pickle containing code or other objects is never unpickled) ({load_failure(exc)})"
         ) from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
