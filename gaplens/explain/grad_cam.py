@@ -51,7 +51,8 @@ def _grid_fits(h: int, w: int, image: tuple[int, int], least: int = 1) -> bool:
     height, width = image
     if h < least or w < least or h * w < 2 or h > height or w > width:
         return False
-    # floor/ceil rounding of strided layers: h = ceil(H / s) or floor(H / s) for one stride s
+    # one downsampling factor s for both axes, each size within about one position of H / s and
+    # W / s (floor or ceil rounding of strided layers, kernels without padding), 5% slack
     lo = max((height - 1) / h, (width - 1) / w, 1e-9)
     hi = min((height + 1) / max(h - 1, 0.5), (width + 1) / max(w - 1, 0.5))
     return lo <= hi * 1.05

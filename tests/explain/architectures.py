@@ -187,7 +187,8 @@ class TinyMobileNetV3(nn.Module):
     def __init__(self, num_classes: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True)),
+            nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8),
+                          nn.ReLU(inplace=True)),
             nn.Sequential(nn.Conv2d(8, 24, 1, bias=False), nn.BatchNorm2d(24), nn.Hardswish(),
                           nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24, bias=False), nn.BatchNorm2d(24),
                           nn.Hardswish(), _SqueezeExcitation(24, 8), nn.Conv2d(24, 16, 1, bias=False),
@@ -230,7 +231,8 @@ class TinyDenseNet(nn.Module):
 
 class _BasicConv(nn.Sequential):
     def __init__(self, cin: int, cout: int, kernel: int, **kwargs) -> None:
-        super().__init__(nn.Conv2d(cin, cout, kernel, bias=False, **kwargs), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        super().__init__(nn.Conv2d(cin, cout, kernel, bias=False, **kwargs), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
 
 
 class _InceptionBlock(nn.Module):

@@ -12,13 +12,13 @@ import warnings
 
 import pytest
 import torch
-from explain.architectures import ARCHITECTURES, DEFAULT_CAM_LAYERS, NON_RELU, TinyMobileNetV3, TinySwin, TinyViT, build
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, Occlusion, Saliency
+from explain.architectures import ARCHITECTURES, DEFAULT_CAM_LAYERS, NON_RELU, TinySwin, build
 from helpers import assert_same_state, model_state
 from torch import nn
 
 from gaplens.core.errors import InputError
-from gaplens.core.hooks import capture, resolve_layer
+from gaplens.core.hooks import capture
 from gaplens.core.model import Classifier
 from gaplens.explain import METHODS, attribute
 from gaplens.explain.base import strip_ansi
@@ -212,11 +212,12 @@ def test_layout_of_real_shapes():
         spatial_layout((1, 768), (224, 224))
 
 
-def test_sizes_other_than_the_training_size():
-    vit = TinyViT(image=32)
-    swin = TinySwin()
-    mobile = TinyMobileNetV3()
-    for model in (vit, swin, mobile):
-        model.eval()
-    out = attribute(swin, torch.rand(1, 3, 32, 48), method="grad_cam")
-    assert out.shape == (1, 1, 32, 48)
+def test_rectangular_images_on_a_channels_last_model():
+    model = TinySwin().eval()
+    x = torch.rand(1, 3, 32, 48)
+    assert default_cam_layer(model, x) == "permute"
+    assert spatial_layout((1, 4, 6, 32), (32, 48)) == ("nhwc", (4, 6))
+    out = attribute(model, x, method="grad_cam", layer="norm", upsample=False, relu=False)
+    torch.testing.assert_close(out, attribute(model, x, method="grad_cam", layer="permute", upsample=False,
+                                              relu=False))
+    assert out.shape == (1, 1, 4, 6)
