@@ -134,11 +134,20 @@ class Explain(Study):
         if self.limit < 1:
             raise InputError(f"limit={self.limit}; expected at least 1 image")
         self._batches: dict[str, Any] = {}
+        self._scores: dict[str, torch.Tensor] = {}
 
     def _batch(self, ref: ModelRef):
         if ref.label not in self._batches:
             self._batches[ref.label] = load_batch(self.images, ref.load(), self.limit)
         return self._batches[ref.label]
+
+    def _logits(self, ref: ModelRef) -> torch.Tensor:
+        """The model's logits for the batch, computed once per model (every unit needs its targets)."""
+        if ref.label not in self._scores:
+            model = ref.load()
+            with torch.no_grad():
+                self._scores[ref.label] = model(self._batch(ref).images.to(model_device(model))).float().cpu()
+        return self._scores[ref.label]
 
     def units(self, ctx: Context) -> list[Unit]:
         units = []
@@ -163,8 +172,7 @@ class Explain(Study):
         ref, method = unit.payload
         model = ref.load()
         batch = self._batch(ref)
-        with torch.no_grad():
-            logits = model(batch.images.to(model_device(model))).float().cpu()
+        logits = self._logits(ref)
         targets = resolve_targets(self.target, batch, logits)
         if method is None:
             maps = {m: torch.from_numpy(ctx.load_array(self.name, f"{ref.label}/{m}", "maps"))
@@ -177,7 +185,8 @@ class Explain(Study):
         if method == "integrated_gradients":
             options.setdefault("return_delta", True)
         started = time.perf_counter()
-        result = attribute(model, batch.images, target=targets, method=method, batch_size=self.batch_size, **options)
+        result = attribute(model, batch.images, target=targets, method=method, batch_size=self.batch_size,
+                           progress=f"{ref.label} {method}" if ctx.progress else False, **options)
         seconds = time.perf_counter() - started
         attr, delta = result if isinstance(result, tuple) else (result, None)
         fractions = mask_fraction(attr, batch.masks) if batch.masks is not None else None
