@@ -23,7 +23,7 @@ PUBLISHED_SPECTRUM_SIZE = (224, 224)
 
 @cache
 def _load(name: str) -> np.ndarray:
-    data = resources.files("gaplens.robustness").joinpath("data", name).read_bytes()
+    data = resources.files(__package__).joinpath("data", name).read_bytes()
     array = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
     array.setflags(write=False)
     return array
