@@ -35,3 +35,22 @@ def assert_same_state(before: dict, after: dict) -> None:
         assert (grad is None) == (other is None), f"grad of {name}"
         if grad is not None:
             assert torch.equal(grad, other)
+
+
+def shift_nets(n: int = 3) -> dict:
+    """``n`` small VGGs (4 classes) with different seeds, by name ``net0``, ``net1``, ...: the shift tests' testbed."""
+    from gaplens.zoo import build
+
+    nets = {}
+    for i in range(n):
+        torch.manual_seed(i)
+        nets[f"net{i}"] = build("vgg", num_classes=4, widths=(4, 8), convs_per_stage=(1, 1)).eval()
+    return nets
+
+
+def shift_sets() -> tuple:
+    """An original (23 images) and a new (17 images) random test set of 16 x 16 images, 4 classes."""
+    gen = torch.Generator().manual_seed(0)
+    original = (torch.rand(23, 3, 16, 16, generator=gen), torch.randint(0, 4, (23,), generator=gen))
+    new = (torch.rand(17, 3, 16, 16, generator=gen), torch.randint(0, 4, (17,), generator=gen))
+    return original, new

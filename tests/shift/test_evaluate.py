@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_same_state, model_state
+from helpers import assert_same_state, model_state, shift_nets, shift_sets
 
 from gaplens.core.errors import InputError
 from gaplens.shift import analyze, evaluate, per_class_drop
-from gaplens.zoo import build
 
 
 class PlainDataset(torch.utils.data.Dataset):
@@ -27,20 +26,13 @@ class PlainDataset(torch.utils.data.Dataset):
         return self.images[i], int(self.labels_[i])
 
 
-def _nets(n=3):
-    nets = {}
-    for i in range(n):
-        torch.manual_seed(i)
-        nets[f"net{i}"] = build("vgg", num_classes=4, widths=(4, 8), convs_per_stage=(1, 1)).eval()
-    return nets
+def _nets(n: int = 3) -> dict:
+    return shift_nets(n)
 
 
 @pytest.fixture
 def sets():
-    gen = torch.Generator().manual_seed(0)
-    original = (torch.rand(23, 3, 16, 16, generator=gen), torch.randint(0, 4, (23,), generator=gen))
-    new = (torch.rand(17, 3, 16, 16, generator=gen), torch.randint(0, 4, (17,), generator=gen))
-    return original, new
+    return shift_sets()
 
 
 def test_counts_match_a_brute_force_loop(sets, tiny_resnet):

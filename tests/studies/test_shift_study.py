@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from helpers import shift_nets, shift_sets
 from torch import nn
 
 from gaplens.core.errors import InputError
@@ -14,7 +14,6 @@ from gaplens.store import RunStore
 from gaplens.studies import Runner, ShiftEvaluate, run_study
 from gaplens.studies.models import ModelRef
 from gaplens.studies.runner import Context
-from gaplens.zoo import build
 
 KEYS = ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high")
 
@@ -33,20 +32,13 @@ class Counting(nn.Module):
         return self.net(x)
 
 
-def _nets(n: int = 3) -> dict[str, nn.Module]:
-    nets = {}
-    for i in range(n):
-        torch.manual_seed(i)
-        nets[f"net{i}"] = build("vgg", num_classes=4, widths=(4, 8), convs_per_stage=(1, 1)).eval()
-    return nets
+def _nets(n: int = 3) -> dict:
+    return shift_nets(n)
 
 
 @pytest.fixture
 def sets():
-    gen = torch.Generator().manual_seed(0)
-    original = (torch.rand(23, 3, 16, 16, generator=gen), torch.randint(0, 4, (23,), generator=gen))
-    new = (torch.rand(17, 3, 16, 16, generator=gen), torch.randint(0, 4, (17,), generator=gen))
-    return original, new
+    return shift_sets()
 
 
 def _study(models: dict[str, nn.Module], original, new, comparison: str = "shift") -> ShiftEvaluate:
