@@ -12,7 +12,6 @@ them; gaplens checkpoints (safetensors + a registered architecture) are data and
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Annotated
 
 import typer
 
-from gaplens.core.errors import GaplensError, InputError, LayerNotFoundError, SpecError
+from gaplens.cli.common import AsJson, Fresh, ModelOpt, Out, TrustCode, cli_errors, emit
+from gaplens.core.errors import InputError
 
 app = typer.Typer(
     name="gaplens",
@@ -47,48 +47,10 @@ app.add_typer(stylize_app, name="stylize")
 bagnet_app = typer.Typer(help="Bag-of-local-features networks (BagNet): train, class-evidence maps, the patch-size "
                          "study.", no_args_is_help=True)
 app.add_typer(bagnet_app, name="bagnet")
-
-BAD_ARGUMENT = (InputError, SpecError, LayerNotFoundError)
-
-
-def _cli_errors(fn):
-    """Turn GaplensErrors into one line on stderr and exit code 2 (bad argument) or 1 (failure)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GaplensError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2 if isinstance(exc, BAD_ARGUMENT) else 1) from None
-
-    return wrapper
-
-
-def _emit(rows: list[dict] | dict, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows if isinstance(rows, list) else [rows]:
-        typer.echo("  ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
-
-
-def _fmt(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, torchvision:NAME, TorchScript or "
-                                                       "module:factory (with --trust-code), ...")]
-Fresh = Annotated[bool, typer.Option("--fresh", help="Recompute every unit, even those whose inputs are unchanged.")]
-TrustCode = Annotated[bool, typer.Option(
-    "--trust-code", help="Allow TorchScript and module:factory models: they are code and loading runs it. Only for "
-                         "files you trust; gaplens checkpoints (safetensors) are data and need no trust.")]
-
+# Sub-command groups in their own modules (gaplens/cli/NAME.py, each a typer.Typer called `app`):
 
 @app.command()
-@_cli_errors
+@cli_errors
 def demo(
     out: Out = Path("runs/demo"),
     quick: Annotated[bool, typer.Option(help="A tiny, seconds-long version (smoke test).")] = False,
@@ -105,7 +67,7 @@ def demo(
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def audit(
     model: ModelOpt,
     images: Annotated[str, typer.Option(help="Folder with one sub-folder per class (or a folder of unlabeled "
@@ -137,7 +99,7 @@ def audit(
 
 
 @data_app.command("synth")
-@_cli_errors
+@cli_errors
 def data_synth(
     out: Out,
     n: Annotated[int, typer.Option(help="Number of images.")] = 1000,
@@ -162,7 +124,7 @@ def data_synth(
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def train(
     data: Annotated[str, typer.Option(help="Image folder or 'synthetic:n=2000,texture_agreement=1,...'.")],
     out: Out,
@@ -195,7 +157,7 @@ def train(
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def evaluate(
     model: ModelOpt,
     data: Annotated[list[str], typer.Option(help="Dataset spec(s); repeat for several sets.")],
@@ -215,11 +177,11 @@ def evaluate(
     refs = model_refs([model], device=device, trust_code=trust_code)
     result = run_study(Evaluate(refs, list(data), batch_size=batch_size), out, fresh=fresh, device=device)
     keys = ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high")
-    _emit([{k: r[k] for k in keys} for r in result.records if r.get("class") == "all"], as_json)
+    emit([{k: r[k] for k in keys} for r in result.records if r.get("class") == "all"], as_json)
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def explain(
     model: ModelOpt,
     images: Annotated[str, typer.Option(help="Image file, image folder, sample:NAME or synthetic:... spec.")],
@@ -259,7 +221,7 @@ def explain(
             entry = summary.setdefault(row["method"], {"method": row["method"], "images": 0, "seconds": 0.0})
             entry["images"] += 1
             entry["seconds"] += row["seconds"]
-    _emit(list(summary.values()), as_json)
+    emit(list(summary.values()), as_json)
 
 
 def _method_options(items: list[str]) -> dict[str, dict]:
@@ -293,7 +255,7 @@ def _names(option: str, text: str) -> list[str]:
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def sanity(
     model: ModelOpt,
     images: Annotated[str, typer.Option(help="Image folder, image file, sample:NAME or synthetic:... spec.")],
@@ -353,12 +315,12 @@ def sanity(
             random_model = twin.model(run.out, device)
         result = run.run(Sanity(ref, images, chosen_modes, chosen, random_model, limit=limit, batch_size=batch_size,
                                 verdict_metric=verdict_metric, verdict_step=verdict_step, threshold=threshold))
-    _emit([{"test": r["mode"], "method": r["method"], "passed": bool(r["passed"]), "value": float(r["value"]),
+    emit([{"test": r["mode"], "method": r["method"], "passed": bool(r["passed"]), "value": float(r["value"]),
             "threshold": float(r["threshold"])} for r in result.records if r.get("kind") == "verdict"], as_json)
 
 
 @app.command("shape-bias")
-@_cli_errors
+@cli_errors
 def shape_bias(
     out: Out,
     models: Annotated[list[str] | None, typer.Option("--models", help="Model specs; repeat the option for each "
@@ -397,14 +359,14 @@ def shape_bias(
         result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device)
     rows = decision_rows(result.records)
     if as_json:
-        _emit(rows, as_json)
+        emit(rows, as_json)
     else:
-        _emit([{"model": r["model"], "shape_bias": r["shape_bias"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+        emit([{"model": r["model"], "shape_bias": r["shape_bias"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                 "n_shape": r["n_shape"], "n_texture": r["n_texture"]} for r in rows], as_json)
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def layers(
     model: Annotated[str, typer.Argument(help="Model spec.")],
     size: Annotated[int | None, typer.Option(help="Input side for tracing forward order.")] = None,
@@ -429,7 +391,7 @@ def layers(
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Render RUN/report.html from RUN/run.db.
 
@@ -457,7 +419,7 @@ def _index_list(text: str) -> str | list[int]:
 
 
 @visualize_app.command("class")
-@_cli_errors
+@cli_errors
 def visualize_class(
     model: ModelOpt,
     out: Out,
@@ -482,7 +444,7 @@ def visualize_class(
 
 
 @visualize_app.command("unit")
-@_cli_errors
+@cli_errors
 def visualize_unit(
     model: ModelOpt,
     layer: Annotated[str, typer.Option(help="Dotted layer name (see `gaplens layers MODEL`).")],
@@ -506,7 +468,7 @@ def visualize_unit(
 
 
 @visualize_app.command("dream")
-@_cli_errors
+@cli_errors
 def visualize_dream(
     model: ModelOpt,
     layer: Annotated[str, typer.Option(help="Dotted layer name whose activations are amplified.")],
@@ -534,7 +496,7 @@ def visualize_dream(
 
 
 @app.command()
-@_cli_errors
+@cli_errors
 def distort(
     images: Annotated[str, typer.Option(help="Image file, folder, sample:NAME or synthetic:... spec.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the distorted PNGs.")],
@@ -563,7 +525,7 @@ def distort(
 
 
 @robustness_app.command("sweep")
-@_cli_errors
+@cli_errors
 def robustness_sweep(
     models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
     data: Annotated[str, typer.Option(help="Test set: image folder or synthetic:... spec.")],
@@ -588,7 +550,7 @@ def robustness_sweep(
 
 
 @robustness_app.command("train")
-@_cli_errors
+@cli_errors
 def robustness_train(
     data: Annotated[str, typer.Option(help="Training set: image folder or synthetic:... spec.")],
     test: Annotated[str, typer.Option(help="Test set swept after training.")],
@@ -619,7 +581,7 @@ def robustness_train(
 
 
 @stylize_app.callback(invoke_without_command=True)
-@_cli_errors
+@cli_errors
 def stylize(
     ctx: typer.Context,
     content: Annotated[Path | None, typer.Option(help="Content images, one sub-folder per class.")] = None,
@@ -661,12 +623,12 @@ def stylize(
                          "convert-weights)")
     from gaplens.commands import stylize_command
 
-    _emit(stylize_command(content, style, out, weights=weights, encoder=encoder, decoder=decoder, alpha=alpha,
+    emit(stylize_command(content, style, out, weights=weights, encoder=encoder, decoder=decoder, alpha=alpha,
                           size=size, batch_size=batch_size, seed=seed, device=device), as_json)
 
 
 @stylize_app.command("train-decoder")
-@_cli_errors
+@cli_errors
 def stylize_train_decoder(
     content: Annotated[Path, typer.Option(help="Content images (any layout).")],
     style: Annotated[Path, typer.Option(help="Style images (any layout).")],
@@ -694,13 +656,13 @@ def stylize_train_decoder(
     """
     from gaplens.commands import train_decoder_command
 
-    _emit(train_decoder_command(content, style, out, encoder=encoder, steps=steps, batch_size=batch_size, lr=lr,
+    emit(train_decoder_command(content, style, out, encoder=encoder, steps=steps, batch_size=batch_size, lr=lr,
                                 style_weight=style_weight, size=size, seed=seed, checkpoint_every=checkpoint_every,
                                 device=device), as_json)
 
 
 @stylize_app.command("convert-weights")
-@_cli_errors
+@cli_errors
 def stylize_convert_weights(
     encoder: Annotated[Path, typer.Option(help="The released vgg_normalized.pth.")],
     decoder: Annotated[Path, typer.Option(help="The released decoder.pth.")],
@@ -713,7 +675,7 @@ def stylize_convert_weights(
     """
     from gaplens.commands import convert_weights_command
 
-    _emit(convert_weights_command(encoder, decoder, out), as_json)
+    emit(convert_weights_command(encoder, decoder, out), as_json)
 
 
 Scale = Annotated[str, typer.Option(help="Axis scaling of the primary fit: probit, logit or linear (the linear "
@@ -725,7 +687,7 @@ Alpha = Annotated[float, typer.Option(help="1 - alpha is the level of every inte
 
 
 @shift_app.command("evaluate")
-@_cli_errors
+@cli_errors
 def shift_evaluate(
     models: Annotated[list[str], typer.Option("--models", help="Model specs; repeat the option for each model.")],
     original: Annotated[str, typer.Option(help="The original test set (folder or synthetic:... spec).")],
@@ -751,7 +713,7 @@ def shift_evaluate(
     result = run_study(ShiftEvaluate(model_refs(models, device=device, trust_code=trust_code), original, new, scale,
                                      batch_size=batch_size, n_boot=n_boot, seed=seed, alpha=alpha),
                        out, fresh=fresh, device=device)
-    _emit(_shift_summary(result.records), as_json)
+    emit(_shift_summary(result.records), as_json)
 
 
 def _shift_summary(rows: list[dict]) -> dict:
@@ -765,7 +727,7 @@ def _shift_summary(rows: list[dict]) -> dict:
 
 
 @shift_app.command("analyze")
-@_cli_errors
+@cli_errors
 def shift_analyze(
     csv: Annotated[Path, typer.Option(help="CSV: model, correct_original, n_original, correct_new, n_new.")],
     out: Out,
@@ -786,11 +748,11 @@ def shift_analyze(
     if not csv.is_file():
         raise InputError(f"--csv {str(csv)!r}: no such file")
     study = ShiftAnalyze(csv, scale, n_boot=n_boot, seed=seed, alpha=alpha, percent=percent)
-    _emit(_shift_summary(run_study(study, out, fresh=fresh).records), as_json)
+    emit(_shift_summary(run_study(study, out, fresh=fresh).records), as_json)
 
 
 @rules_app.command("fit")
-@_cli_errors
+@cli_errors
 def rules_fit(
     csv: Annotated[Path, typer.Option(help="Training table (CSV): categorical, numeric or 0-1 columns.")],
     label: Annotated[str, typer.Option(help="The binary label column.")],
@@ -822,11 +784,11 @@ def rules_fit(
     if not as_json:
         typer.echo(summary["text"])
     keys = ("n_rules", "objective", "certified", "lower_bound", "train_accuracy", "test_accuracy", "nodes", "seconds")
-    _emit({k: summary.get(k) for k in keys}, as_json)
+    emit({k: summary.get(k) for k in keys}, as_json)
 
 
 @bagnet_app.command("train")
-@_cli_errors
+@cli_errors
 def bagnet_train(
     data: Annotated[str, typer.Option(help="Image folder or 'synthetic:n=2000,texture_agreement=1,...'.")],
     out: Out,
@@ -855,7 +817,7 @@ def bagnet_train(
 
 
 @bagnet_app.command("evidence")
-@_cli_errors
+@cli_errors
 def bagnet_evidence(
     model: ModelOpt,
     images: Annotated[str, typer.Option(help="Image file, image folder, sample:NAME or synthetic:... spec.")],
@@ -880,11 +842,11 @@ def bagnet_evidence(
     result = run_study(BagNetEvidence(refs, images, limit=limit, border=border, top_k=top_k), out, fresh=fresh,
                        device=device)
     keys = ("model", "image", "predicted", "logit", "positive_fraction")
-    _emit([{k: r[k] for k in keys} for r in result.records], as_json)
+    emit([{k: r[k] for k in keys} for r in result.records], as_json)
 
 
 @bagnet_app.command("study")
-@_cli_errors
+@cli_errors
 def bagnet_study(
     out: Out,
     quick: Annotated[bool, typer.Option(help="A reduced size (about a minute on 2 CPU cores).")] = False,
@@ -903,7 +865,7 @@ def bagnet_study(
     study = BagNetStudy.quick() if quick else BagNetStudy()
     result = run_study(study, out, fresh=fresh, device=device)
     keys = ("world", "model", "accuracy", "shape_bias")
-    _emit([{k: r[k] for k in keys} for r in result.records if r.get("accuracy") is not None], as_json)
+    emit([{k: r[k] for k in keys} for r in result.records if r.get("accuracy") is not None], as_json)
 
 
 def main() -> None:
