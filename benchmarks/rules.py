@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import textwrap
@@ -87,15 +88,24 @@ _CORELS = _LOAD + textwrap.dedent("""
 """)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _run(python: str, script: str, args: dict, timeout: float) -> dict:
+    """One fit in its own process; ``cpu_seconds`` is that process's CPU time (user + system),
+    which, unlike wall time, a busy machine does not inflate (both fits are single-threaded)."""
+    before = _cpu_seconds()
     try:
         out = subprocess.run([python, "-c", script, json.dumps(args)], capture_output=True, text=True,
                              timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"not finished within {timeout:.0f} s"}
+    cpu = _cpu_seconds() - before
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "cpu_seconds": cpu}
 
 
 def main() -> None:
