@@ -80,6 +80,21 @@ class ModelRef:
                 self._digest = model_digest(self.load())
         return self._digest
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What travels to another process (a Ray worker): a ref made from a spec goes without its
+        loaded model and with its path made absolute, so the worker loads it on its own device; a
+        model given in memory goes with its weights; a factory is called first (it may train)."""
+        state = dict(self.__dict__)
+        state["_digest"] = self.digest  # as the driver computed it (a factory's comes from its identity)
+        if self.spec is not None:
+            state["_model"] = None
+            if Path(self.spec).exists():
+                state["spec"] = str(Path(self.spec).absolute())
+        elif self._factory is not None:
+            state["_model"] = self.load()
+            state["_factory"] = None
+        return state
+
     def __repr__(self) -> str:
         return f"ModelRef({self.label!r})"
 

@@ -20,6 +20,10 @@ or ``run_study(Explain(...), "runs/x")`` for one study. For each study the runne
 4. marks the run ``ok`` when every study finished and ``failed`` when anything raised (also on
    Ctrl-C), so ``gaplens report`` shows what happened.
 
+Where the units run is the *executor*'s business (:mod:`gaplens.studies.executors`): ``"local"``
+(default, in this process, in order) or ``"ray"`` (a pool of Ray actors). Either way the outputs
+come back in plan order and only this process writes ``run.db``, one transaction per unit.
+
 A killed run resumes to the same records as an uninterrupted one: finished units are kept,
 the unit that was running left nothing behind.
 """
@@ -39,6 +43,7 @@ import numpy as np
 from gaplens.core.errors import StoreError
 from gaplens.store import RunStore
 from gaplens.studies.base import Study, Unit, UnitOutput
+from gaplens.studies.executors import Executor, make_executor
 from gaplens.studies.fingerprint import digest
 
 __all__ = ["Context", "Runner", "StudyResult", "run_study", "safe_name"]
@@ -111,10 +116,14 @@ class Runner:
         progress: show one progress bar per study over its units (and let studies show theirs);
             only on an interactive terminal, as tqdm does by default.
         report: render ``report.html`` when the runner closes (also after a failure).
+        executor: where units run: ``"local"`` (default), ``"ray"`` or an
+            :class:`~gaplens.studies.executors.Executor` (e.g. ``RayExecutor(address="auto")``);
+            closed when the runner closes. Results do not depend on it.
     """
 
     def __init__(self, out: str | os.PathLike, command: str = "run", params: dict | None = None, *,
-                 fresh: bool = False, device: str = "auto", progress: bool = True, report: bool = True) -> None:
+                 fresh: bool = False, device: str = "auto", progress: bool = True, report: bool = True,
+                 executor: str | Executor | None = None) -> None:
         self.out = Path(out)
         self.command = command
         self.params = dict(params or {})
@@ -122,6 +131,7 @@ class Runner:
         self.device = device
         self.progress = progress and _interactive()
         self.report = report
+        self.executor = make_executor(executor)
         self.store: RunStore | None = None
         self._run_id: int | None = None
         self.report_path: Path | None = None
@@ -129,7 +139,10 @@ class Runner:
     def __enter__(self) -> Runner:
         self.store = RunStore(self.out)
         try:
-            self._run_id = self.store.start_run(self.command, {**self.params, "fresh": self.fresh})
+            params = {**self.params, "fresh": self.fresh}
+            if self.executor.name != "local":
+                params.update(self.executor.describe())
+            self._run_id = self.store.start_run(self.command, params)
         except BaseException:
             self.store.close()
             raise
@@ -140,7 +153,10 @@ class Runner:
         try:
             self.store.finish_run(self._run_id, "ok" if exc_type is None else "failed")
         finally:
-            self.store.close()
+            try:
+                self.executor.close()
+            finally:
+                self.store.close()
         if self.report:
             from gaplens.studies.report import render_report
 
@@ -198,12 +214,13 @@ class Runner:
                 result.skipped.append(unit.key)
             else:
                 todo.append((unit, fp))
-        bar = tqdm(todo, desc=study.name, unit="unit", disable=not self.progress or not todo, leave=False)
-        for unit, fp in bar:
-            bar.set_postfix_str(unit.key[-40:], refresh=False)
-            output = study.run_unit(unit, ctx)
-            self._commit(study, unit, fp, output)
-            result.ran.append(unit.key)
+        with tqdm(total=len(todo), desc=study.name, unit="unit", disable=not self.progress or not todo,
+                  leave=False) as bar:
+            for unit, fp, output in self.executor.run(study, todo, ctx):
+                self._commit(study, unit, fp, output)
+                result.ran.append(unit.key)
+                bar.set_postfix_str(unit.key[-40:], refresh=False)
+                bar.update()
         wanted = {u.key for u, _ in planned}
         result.records = [r for r in store.records(study.name) if r["unit"] in wanted]
         return result
@@ -223,15 +240,20 @@ class Runner:
                 path = store.atomic_write_bytes(f"maps/{stem}_{safe_name(name)}.npy", buffer.getvalue())
                 writer.artifact(kind="array", path=path, title=title or name)
             for name, figure, title in output.figures:
-                path = save_figure(figure, store.figures_dir / f"{stem}_{safe_name(name)}.png")
+                target = store.figures_dir / f"{stem}_{safe_name(name)}.png"
+                if isinstance(figure, bytes):  # rendered by a worker (see executors.ship_output)
+                    path = store.atomic_write_bytes(target.relative_to(store.run_dir), figure)
+                else:
+                    path = save_figure(figure, target)
                 writer.artifact(kind="figure", path=path, title=title)
             for kind, path, title in output.files:
                 writer.artifact(kind=kind, path=path, title=title)
 
 
 def run_study(study: Study, out: str | os.PathLike, *, fresh: bool = False, device: str = "auto",
-              progress: bool = True, command: str | None = None, report: bool = True) -> StudyResult:
+              progress: bool = True, command: str | None = None, report: bool = True,
+              executor: str | Executor | None = None) -> StudyResult:
     """Run one study into ``out`` as one run (see :class:`Runner`); returns its :class:`StudyResult`."""
     with Runner(out, command or study.name, study.describe(), fresh=fresh, device=device, progress=progress,
-                report=report) as runner:
+                report=report, executor=executor) as runner:
         return runner.run(study)
