@@ -19,7 +19,19 @@ from typing import Annotated
 
 import typer
 
-from gaplens.cli.common import AsJson, Fresh, ModelOpt, Out, TrustCode, cli_errors, emit
+from gaplens.cli.common import (
+    AddressOpt,
+    AsJson,
+    ExecutorOpt,
+    Fresh,
+    GpusPerTaskOpt,
+    ModelOpt,
+    Out,
+    TrustCode,
+    cli_errors,
+    emit,
+    executor_of,
+)
 from gaplens.core.errors import InputError
 
 app = typer.Typer(
@@ -139,6 +151,9 @@ def train(
     random_labels: Annotated[bool, typer.Option(help="Train on permuted labels (data randomization test).")] = False,
     device: str = "auto",
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Train a zoo architecture; the checkpoint lands in RUN/models/NAME.
 
@@ -152,7 +167,7 @@ def train(
     study = Train(name or arch, data, arch=arch, val=val,
                   fit={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
                        "random_labels": random_labels})
-    run_study(study, out, fresh=fresh, device=device)
+    run_study(study, out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(study.folder(out.absolute())))
 
 
@@ -167,6 +182,9 @@ def evaluate(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Accuracy with a Clopper-Pearson 95% interval, per-class accuracy, confusion matrix figure.
 
@@ -175,7 +193,8 @@ def evaluate(
     from gaplens.studies import Evaluate, model_refs, run_study
 
     refs = model_refs([model], device=device, trust_code=trust_code)
-    result = run_study(Evaluate(refs, list(data), batch_size=batch_size), out, fresh=fresh, device=device)
+    result = run_study(Evaluate(refs, list(data), batch_size=batch_size), out, fresh=fresh, device=device,
+                       executor=executor_of(executor, address, gpus_per_task))
     keys = ("model", "set", "n", "correct", "accuracy", "ci_low", "ci_high")
     emit([{k: r[k] for k in keys} for r in result.records if r.get("class") == "all"], as_json)
 
@@ -198,6 +217,9 @@ def explain(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Attribution maps (gradient, IG, SmoothGrad, guided backprop, Grad-CAM, occlusion, ...) as .npy,
     a grid figure and records.
@@ -214,7 +236,7 @@ def explain(
     chosen = _names("--methods", methods)
     refs = model_refs([model], device=device, trust_code=trust_code)
     study = Explain(refs, images, chosen, target, limit, batch_size, options=_method_options(option or []))
-    result = run_study(study, out, fresh=fresh, device=device)
+    result = run_study(study, out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     summary: dict[str, dict] = {}
     for row in result.records:
         if "method" in row:
@@ -280,6 +302,9 @@ def sanity(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Sanity checks for saliency maps (Adebayo et al. 2018): model and data randomization, edge comparison.
 
@@ -299,7 +324,7 @@ def sanity(
                                 "random_labels_model": random_labels_model,
                                 "train_random_labels": train_random_labels, "limit": limit,
                                 "verdict": [verdict_metric, verdict_step, threshold]},
-                fresh=fresh, device=device) as run:
+                fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task)) as run:
         random_model = None
         if random_labels_model is not None:
             (random_model,) = model_refs({f"{ref.label}-random-labels": random_labels_model}, device=device,
@@ -336,6 +361,9 @@ def shape_bias(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Shape bias on cue-conflict stimuli (Geirhos et al. 2019), per model and category, with the figure.
 
@@ -351,12 +379,14 @@ def shape_bias(
     if decisions and (models or stimuli):
         raise InputError("give --decisions (recorded decisions) or --models with --stimuli, not both")
     if decisions:
-        result = run_study(ShapeBiasFromDecisions(decisions, reference=reference), out, fresh=fresh, device=device)
+        result = run_study(ShapeBiasFromDecisions(decisions, reference=reference), out, fresh=fresh, device=device,
+                           executor=executor_of(executor, address, gpus_per_task))
     else:
         if not models or stimuli is None:
             raise InputError("give --models and --stimuli (or --decisions FILE.csv for recorded decisions)")
         refs = model_refs(models, device=device, trust_code=trust_code)
-        result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device)
+        result = run_study(ShapeBias(refs, stimuli, reference), out, fresh=fresh, device=device,
+                           executor=executor_of(executor, address, gpus_per_task))
     rows = decision_rows(result.records)
     if as_json:
         emit(rows, as_json)
@@ -430,6 +460,9 @@ def visualize_class(
     device: str = "auto",
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Class models: argmax_I S_c(I) - lambda ||I||^2, each shown with the model's top-3 classes for it.
 
@@ -439,7 +472,7 @@ def visualize_class(
 
     (ref,) = model_refs([model], device=device, trust_code=trust_code)
     study = ClassModels(ref, _names("--score", score), {"classes": _index_list(classes), "steps": steps, "l2": l2})
-    run_study(study, out, fresh=fresh, device=device)
+    run_study(study, out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(out))
 
 
@@ -454,6 +487,9 @@ def visualize_unit(
     device: str = "auto",
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Feature visualization of channels of a layer (Fourier parameterization, Lucid's transforms).
 
@@ -463,7 +499,7 @@ def visualize_unit(
 
     (ref,) = model_refs([model], device=device, trust_code=trust_code)
     run_study(Channels(ref, layer, _index_list(channels), {"steps": steps, "param": "fourier"}), out, fresh=fresh,
-              device=device)
+              device=device, executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(out))
 
 
@@ -482,6 +518,9 @@ def visualize_dream(
     device: str = "auto",
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """DeepDream: start from a photograph and amplify what a layer sees in it, octave by octave.
 
@@ -491,7 +530,8 @@ def visualize_dream(
 
     (ref,) = model_refs([model], device=device, trust_code=trust_code)
     options = {"octaves": octaves, "steps_per_octave": steps_per_octave, "step_size": step_size, "size": size}
-    run_study(DeepDream(ref, image, layer, options), out, fresh=fresh, device=device)
+    run_study(DeepDream(ref, image, layer, options), out, fresh=fresh, device=device,
+              executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(out))
 
 
@@ -535,6 +575,9 @@ def robustness_sweep(
     device: str = "auto",
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Accuracy against distortion level for every model (resumable), with 95% intervals and the figure.
 
@@ -544,7 +587,7 @@ def robustness_sweep(
     from gaplens.studies import Runner, Sweep, model_refs
 
     with Runner(out, "robustness sweep", {"models": list(models), "data": data, "distortions": distortions},
-                fresh=fresh, device=device) as run:
+                fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task)) as run:
         run.run(Sweep(model_refs(models, device=device, trust_code=trust_code), data, distortions, batch_size))
     typer.echo(str(run.report_path))
 
@@ -562,6 +605,9 @@ def robustness_train(
     epochs: int = 10,
     device: str = "auto",
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Train with random distortions as augmentation, then sweep all of them (train on all but one).
 
@@ -573,7 +619,7 @@ def robustness_train(
 
     name = name or f"{arch}-{safe_name(distortions)}"
     with Runner(out, "robustness train", {"data": data, "distortions": distortions, "test": test, "arch": arch},
-                fresh=fresh, device=device) as run:
+                fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task)) as run:
         train = Train(name, data, arch=arch, fit={"epochs": epochs}, augment=distortions)
         run.run(train)
         run.run(Sweep([train.model(run.out, device)], test, figure=f"robustness_{name}"))
@@ -702,6 +748,9 @@ def shift_evaluate(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Evaluate every model on both sets (resumable), then fit new vs. original accuracy.
 
@@ -712,7 +761,7 @@ def shift_evaluate(
 
     result = run_study(ShiftEvaluate(model_refs(models, device=device, trust_code=trust_code), original, new, scale,
                                      batch_size=batch_size, n_boot=n_boot, seed=seed, alpha=alpha),
-                       out, fresh=fresh, device=device)
+                       out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     emit(_shift_summary(result.records), as_json)
 
 
@@ -738,6 +787,9 @@ def shift_analyze(
     percent: Annotated[bool, typer.Option("--percent", help="Accuracy columns are in percent (0-100).")] = False,
     as_json: AsJson = False,
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Analyze published or precomputed counts: drops with intervals, linear and probit fits, outliers.
 
@@ -748,7 +800,8 @@ def shift_analyze(
     if not csv.is_file():
         raise InputError(f"--csv {str(csv)!r}: no such file")
     study = ShiftAnalyze(csv, scale, n_boot=n_boot, seed=seed, alpha=alpha, percent=percent)
-    emit(_shift_summary(run_study(study, out, fresh=fresh).records), as_json)
+    result = run_study(study, out, fresh=fresh, executor=executor_of(executor, address, gpus_per_task))
+    emit(_shift_summary(result.records), as_json)
 
 
 @rules_app.command("fit")
@@ -766,6 +819,9 @@ def rules_fit(
     time_limit: Annotated[float | None, typer.Option(help="Stop after this many seconds (uncertified).")] = None,
     as_json: AsJson = False,
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Fit the rule list with the smallest training error + regularization x rules, and certify it.
 
@@ -779,7 +835,7 @@ def rules_fit(
     study = RuleList(str(csv), label, test=None if test is None else str(test), regularization=regularization,
                      max_card=max_card, min_support=min_support, policy=policy, max_nodes=max_nodes,
                      time_limit=time_limit)
-    records = run_study(study, out, fresh=fresh).records
+    records = run_study(study, out, fresh=fresh, executor=executor_of(executor, address, gpus_per_task)).records
     summary = next(r for r in records if r.get("kind") == "summary")
     if not as_json:
         typer.echo(summary["text"])
@@ -802,6 +858,9 @@ def bagnet_train(
     seed: int = 0,
     device: str = "auto",
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Train a BagNet (patch logits averaged over positions); the checkpoint lands in RUN/models/NAME.
 
@@ -812,7 +871,7 @@ def bagnet_train(
     study = Train(name or f"bagnet-{patch_size}", data, arch="bagnet", val=val,
                   arch_kwargs={"patch_size": patch_size, "width": width},
                   fit={"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed})
-    run_study(study, out, fresh=fresh, device=device)
+    run_study(study, out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(study.folder(out.absolute())))
 
 
@@ -830,6 +889,9 @@ def bagnet_evidence(
     as_json: AsJson = False,
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Class-evidence maps of a BagNet (its patch logits, one pass), as .npy, figures and records.
 
@@ -840,7 +902,7 @@ def bagnet_evidence(
 
     refs = model_refs([model], device=device, trust_code=trust_code)
     result = run_study(BagNetEvidence(refs, images, limit=limit, border=border, top_k=top_k), out, fresh=fresh,
-                       device=device)
+                       device=device, executor=executor_of(executor, address, gpus_per_task))
     keys = ("model", "image", "predicted", "logit", "positive_fraction")
     emit([{k: r[k] for k in keys} for r in result.records], as_json)
 
@@ -853,6 +915,9 @@ def bagnet_study(
     device: str = "auto",
     as_json: AsJson = False,
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """BagNet-9/17/33 and a ResNet on texture- and shape-world synthetic data: accuracy, shape bias,
     logit correlation, evidence figures.
@@ -863,7 +928,7 @@ def bagnet_study(
     from gaplens.studies.bagnet import BagNetStudy
 
     study = BagNetStudy.quick() if quick else BagNetStudy()
-    result = run_study(study, out, fresh=fresh, device=device)
+    result = run_study(study, out, fresh=fresh, device=device, executor=executor_of(executor, address, gpus_per_task))
     keys = ("world", "model", "accuracy", "shape_bias")
     emit([{k: r[k] for k in keys} for r in result.records if r.get("accuracy") is not None], as_json)
 

@@ -52,3 +52,20 @@ Fresh = Annotated[bool, typer.Option("--fresh", help="Recompute every unit, even
 TrustCode = Annotated[bool, typer.Option(
     "--trust-code", help="Allow TorchScript and module:factory models: they are code and loading runs it. Only for "
                          "files you trust; gaplens checkpoints (safetensors) are data and need no trust.")]
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="Where the units run: local (this process, default) or ray (a Ray cluster: "
+                       "pip install 'gaplens[ray]'). Results are the same either way.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", help="With --executor ray: the cluster to join, 'auto' (the one `ray start` made on this "
+                      "machine) or HOST:PORT; default: start a local Ray instance for this run. Workers on other "
+                      "machines must see the run folder at the same path (shared file system).")]
+GpusPerTaskOpt = Annotated[float, typer.Option(
+    "--gpus-per-task", help="With --executor ray: GPUs each worker reserves (0: CPU only; 0.5: two workers per "
+                            "GPU).")]
+
+
+def executor_of(executor: str, address: str | None, gpus_per_task: float):
+    """The executor the ``--executor/--address/--gpus-per-task`` options ask for (InputError if ray is missing)."""
+    from gaplens.studies.executors import make_executor
+
+    return make_executor(executor, address=address, gpus_per_task=gpus_per_task)
