@@ -74,7 +74,7 @@ class TwoSampleTest:
         return {"c2st_accuracy": self.accuracy, "c2st_p_value": self.p_value, "c2st_n_test": self.n_test}
 
 
-def two_sample_test(real: torch.Tensor, fake: torch.Tensor, *, epochs: int = 5, seed: int = 0,
+def two_sample_test(real: torch.Tensor, fake: torch.Tensor, *, epochs: int = 10, seed: int = 0,
                     widths: tuple[int, ...] = (8, 16), device: str | torch.device = "auto") -> TwoSampleTest:
     """Classifier two-sample test of ``real`` vs ``fake`` images, both ``(N, 1|3, H, W)`` in ``[0, 1]``.
 
@@ -102,7 +102,7 @@ def two_sample_test(real: torch.Tensor, fake: torch.Tensor, *, epochs: int = 5, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = build("vgg", 2, widths=tuple(widths), convs_per_stage=(1,) * len(widths))
-    result = fit(net, (x_train, y_train), epochs=epochs, lr=2e-3, batch_size=64, seed=seed, device=device,
+    result = fit(net, (x_train, y_train), epochs=epochs, lr=3e-3, batch_size=32, seed=seed, device=device,
                  progress=False, class_names=["fake", "real"])
     dev = next(result.model.parameters()).device
     with torch.no_grad():

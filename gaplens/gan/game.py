@@ -84,7 +84,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
         out: a checkpoint folder: ``train_state.safetensors`` after every ``save_every`` steps,
             ``generator.safetensors`` / ``discriminator.safetensors`` (+ ``.json``) at the end.
         resume: continue from ``out``'s state (the settings must match).
-        save_every: steps per chunk (RNG re-seeded, state saved); default ``max(1, steps // 20)``.
+        save_every: steps per chunk (RNG re-seeded, state saved); default about ``steps / 20``, a
+            multiple of ``log_every``.
         log_every, sample_every, n_samples: history and snapshot cadence (a record also closes at
             each chunk end, so a resumed history equals an uninterrupted one); ``sample_every``
             defaults to one epoch of a tensor dataset (``ceil(N / batch_size)`` steps), else ``steps // 10``.
@@ -108,7 +109,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
         raise InputError(f"betas={betas}; expected two numbers in [0, 1)")
     z_dim = noise_size(generator, z_dim)
     n = data_length(data)
-    save_every = save_every if save_every is not None else max(1, steps // 20)
+    save_every = save_every if save_every is not None else log_every * max(1, round(steps / 20 / log_every))
     sample_every = sample_every if sample_every is not None else (
         max(1, -(-n // batch_size)) if n is not None else max(1, steps // 10))
     check_steps(save_every=save_every, sample_every=sample_every)
@@ -144,6 +145,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
     sums = torch.zeros(4, device=dev)  # d_loss, g_loss, D(x), D(G(z))
     since = 0  # steps in sums (a record closes at every log_every steps and at every chunk end)
     start = time.perf_counter()
+    d_params = list(discriminator.parameters())
     for step in bar:
         if step % save_every == 0 or step == first:
             torch.manual_seed(chunk_seed(seed, step - step % save_every))
@@ -163,10 +165,15 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
+        flags = [p.requires_grad for p in d_params]  # D's weight gradients are not needed for G's step
+        for p in d_params:
+            p.requires_grad_(False)
         g_loss = generator_loss(loss, discriminator(fake))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        for p, flag in zip(d_params, flags, strict=True):
+            p.requires_grad_(flag)
         with torch.no_grad():
             sums[0] += d_loss
             sums[1] += g_loss

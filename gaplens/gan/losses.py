@@ -14,6 +14,9 @@ wgan-gp         ``E l_g - E l_x + lambda E (|grad| - 1)^2``  ``-E l_g``         
 ============== ============================================ ============================================
 
 For lsgan and wgan-gp the output is a raw score, not a logit (``sigmoid`` of it means nothing).
+In one dimension the two-sided gradient penalty can trap a critic whose slope starts with the
+wrong sign: to flip it, ``|grad|`` must pass 0, where the penalty is ``lambda``; in two or more
+dimensions the gradient can rotate instead.
 The minimax discriminator loss is ``-V(D, G)``, the negated value of the game, so at the optimum
 of both players it equals ``log 4``.
 """
