@@ -203,11 +203,15 @@ def ship_output(output: UnitOutput, folder: Path) -> _Shipped:
 class _UnitWorker:
     """The body of a Ray actor: one copy of the study, its models loaded on first use and kept."""
 
-    def __init__(self, study: Study, run_dir: str, device: str) -> None:
+    def __init__(self, study: list, run_dir: str, device: str) -> None:
+        import ray
         import torch
 
-        self.study = study
-        self.refs = study_refs(study)
+        # the study comes as [ObjectRef] (fetched here, not resolved by Ray as an argument): Ray
+        # then does not warn that a restarted actor could lose its arguments; the driver holds the
+        # reference until the run ends, so a restart always finds it
+        self.study = ray.get(study[0])
+        self.refs = study_refs(self.study)
         self.run_dir = Path(run_dir)
         self.device = device
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
@@ -310,7 +314,7 @@ class RayExecutor(Executor):
         actor_class = ray.remote(num_cpus=1, num_gpus=self.gpus_per_task, max_restarts=self.max_retries,
                                  max_task_retries=self.max_retries)(_UnitWorker)
         study_ref = ray.put(study)
-        actors = [actor_class.remote(study_ref, str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
+        actors = [actor_class.remote([study_ref], str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
         self.worker_pids = ray.get([a.pid.remote() for a in actors])
         in_flight = [0] * n_actors
         scopes: list[set] = [set() for _ in range(n_actors)]
