@@ -16,8 +16,6 @@ torch.Size([3])
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
 from gaplens.core.errors import InputError
@@ -27,9 +25,9 @@ from gaplens.restore.tasks import add_noise, check_image
 
 __all__ = ["fit_curves", "prior_images", "steps_to_reach", "PRIOR_SETTINGS"]
 
-#: Settings of the prior experiment: the denoising defaults without the input perturbation, so
-#: each curve is the loss of one deterministic fit.
-PRIOR_SETTINGS = replace(DEFAULTS["denoise"], reg_noise_std=0.0)
+#: Settings of the prior experiment: the denoising defaults, input perturbation included (the
+#: network and procedure that restore; the perturbation is part of why noise is fitted late).
+PRIOR_SETTINGS = DEFAULTS["denoise"]
 
 
 def prior_images(image: torch.Tensor, sigma: float = 25.0, seed: int = 0) -> dict[str, torch.Tensor]:

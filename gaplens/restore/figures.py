@@ -69,7 +69,8 @@ def fit_history_figure(history: Sequence[Mapping], best_step: int | None = None,
         if stopped_at is not None:
             a.axvline(stopped_at, color="tab:red", ls="--", lw=1, label=f"stopping rule {stopped_at}")
         a.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="lower right")
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(plain(title), fontsize=10)
     fig.tight_layout()
     return fig
