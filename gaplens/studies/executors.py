@@ -203,14 +203,10 @@ def ship_output(output: UnitOutput, folder: Path) -> _Shipped:
 class _UnitWorker:
     """The body of a Ray actor: one copy of the study, its models loaded on first use and kept."""
 
-    def __init__(self, study: list, run_dir: str, device: str) -> None:
-        import ray
+    def __init__(self, study: Study, run_dir: str, device: str) -> None:
         import torch
 
-        # the study comes as [ObjectRef] (fetched here, not resolved by Ray as an argument): Ray
-        # then does not warn that a restarted actor could lose its arguments; the driver holds the
-        # reference until the run ends, so a restart always finds it
-        self.study = ray.get(study[0])
+        self.study = study
         self.refs = study_refs(self.study)
         self.run_dir = Path(run_dir)
         self.device = device
@@ -314,7 +310,9 @@ class RayExecutor(Executor):
         actor_class = ray.remote(num_cpus=1, num_gpus=self.gpus_per_task, max_restarts=self.max_retries,
                                  max_task_retries=self.max_retries)(_UnitWorker)
         study_ref = ray.put(study)
-        actors = [actor_class.remote([study_ref], str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
+        # Ray warns (once per actor) that a restarted actor needs its constructor's arguments still in
+        # the object store: study_ref is held here until every unit of the run is back, so it is
+        actors = [actor_class.remote(study_ref, str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
         self.worker_pids = ray.get([a.pid.remote() for a in actors])
         in_flight = [0] * n_actors
         scopes: list[set] = [set() for _ in range(n_actors)]
