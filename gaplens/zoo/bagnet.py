@@ -27,6 +27,16 @@ output ``(i, j)`` being input rows ``i .. i + p - 1`` and columns ``j .. j + p -
 nothing outside the image is ever made up. (``gaplens.interpretable.evidence(border="zeros")``
 pads explicitly when a map with one value per pixel is wanted.)
 
+Two ways through the same function. Training, and any pass that needs gradients or carries hooks,
+runs the modules one by one (every ``nn.Conv2d``, ``nn.BatchNorm2d`` and ``nn.ReLU`` is called, so
+hooks and explanation methods see them). Inference (eval mode, no gradients, no hooks) takes a
+fused path with the same output: BatchNorm folded into the convolution before it, the two linear
+stem convolutions composed into one 3x3 kernel (no nonlinearity lies between them), in-place
+residual sums and ReLUs, channels-last maps, images in chunks of at most :data:`CHUNK_BYTES` of
+activation each (fresh multi-MB buffers cost page faults on every layer), and ``forward`` pooling
+the features before the 1x1 classifier (the mean of a linear map is the linear map of the mean).
+The state dict is the same either way, so checkpoints of either version load in the other.
+
 >>> net = BagNet(4, patch_size=9, width=8)
 >>> net.patch_logits(torch.zeros(2, 3, 20, 20)).shape
 torch.Size([2, 4, 12, 12])
@@ -39,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gaplens.core.architectures import ARCHITECTURES
@@ -49,6 +60,27 @@ from gaplens.zoo.limits import MAX_WIDTH, check_sizes
 PATCH_SIZES = (3, 5, 9, 17, 33)
 #: Stages of every BagNet; stage ``s`` dilates its 3x3 kernel by ``2**s``.
 STAGES = 4
+#: The fused inference path runs images in chunks whose widest activation map takes at most this
+#: many bytes (at least one image per chunk).
+CHUNK_BYTES = 8 << 20
+
+
+def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bn(conv(x))`` in eval mode as one convolution: its weight ``(O, I, k, k)`` and bias ``(O,)``."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return conv.weight * scale.view(-1, 1, 1, 1), bias
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether ``module`` or a submodule carries a forward (pre-)hook, or a global one is set."""
+    from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
+
+    if _global_forward_hooks or _global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
 class Bottleneck(nn.Module):
@@ -82,6 +114,17 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+
+    def fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The same block in eval mode without autograd: BatchNorm folded, sums and ReLUs in place."""
+        out = F.conv2d(x, *folded(self.conv1, self.bn1)).relu_()
+        out = F.conv2d(out, *folded(self.conv2, self.bn2), dilation=self.conv2.dilation).relu_()
+        out = F.conv2d(out, *folded(self.conv3, self.bn3))
+        identity = x if self.downsample is None else F.conv2d(x, *folded(self.downsample[0], self.downsample[1]))
+        if self.crop:
+            c = self.crop
+            identity = identity[:, :, c:-c, c:-c]
+        return out.add_(identity).relu_()
 
 
 class BagNet(nn.Module):
@@ -135,14 +178,42 @@ class BagNet(nn.Module):
         """Logits of every ``p x p`` window, ``(N, K, H - p + 1, W - p + 1)``; entry ``(i, j)`` is
         the window whose top-left input pixel is ``(i, j)`` (its centre ``(i + c, j + c)``,
         ``c = (p - 1) // 2``)."""
-        if x.dim() != 4 or x.shape[-1] < self.patch_size or x.shape[-2] < self.patch_size:
-            raise InputError(f"input of shape {tuple(x.shape)}; a BagNet with patch_size={self.patch_size} "
-                             f"needs (N, 3, H, W) with H, W >= {self.patch_size}")
+        self._check(x)
+        if self._fusable():
+            return torch.cat([self.classifier(self._fused_features(part)) for part in self._chunks(x)]).contiguous()
         x = self.relu(self.bn1(self.conv2(self.conv1(x))))
         return self.classifier(self.layers(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fusable():
+            self._check(x)
+            weight = self.classifier.weight.flatten(1)
+            return torch.cat([F.linear(self._fused_features(part).mean((2, 3)), weight, self.classifier.bias)
+                              for part in self._chunks(x)])
         return self.patch_logits(x).mean(dim=(2, 3))
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[-1] < self.patch_size or x.shape[-2] < self.patch_size:
+            raise InputError(f"input of shape {tuple(x.shape)}; a BagNet with patch_size={self.patch_size} "
+                             f"needs (N, 3, H, W) with H, W >= {self.patch_size}")
+
+    def _fusable(self) -> bool:
+        """Inference only: eval mode, no autograd, no hooks that would miss the modules it skips."""
+        return not self.training and not torch.is_grad_enabled() and not _hooked(self)
+
+    def _chunks(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        widest = self.classifier.in_channels * x.shape[-2] * x.shape[-1] * x.element_size()
+        return x.split(max(1, CHUNK_BYTES // widest))
+
+    def _fused_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W) -> (N, 2 * width, H - p + 1, W - p + 1)`` features, channels-last, no autograd."""
+        weight, bias = folded(self.conv2, self.bn1)
+        stem = torch.einsum("omhw,mi->oihw", weight, self.conv1.weight.flatten(1))  # 1x1 then 3x3: one 3x3
+        x = F.conv2d(x.contiguous(memory_format=torch.channels_last), stem, bias).relu_()
+        for stage in self.layers:
+            for block in stage:
+                x = block.fused(x)
+        return x
 
     def extra_repr(self) -> str:
         return f"patch_size={self.patch_size}"

@@ -48,6 +48,45 @@ def test_forward_is_the_mean_of_patch_logits() -> None:
     torch.testing.assert_close(net(x), net.patch_logits(x).mean((2, 3)))
 
 
+def test_the_fused_inference_path_equals_the_module_path(monkeypatch) -> None:
+    """Without autograd in eval mode the net folds BatchNorm, composes the stem and pools before the
+    classifier; module by module (autograd on) is the plain definition. Small chunks: several per batch."""
+    import gaplens.zoo.bagnet as bagnet
+
+    monkeypatch.setattr(bagnet, "CHUNK_BYTES", 1)  # one image per chunk
+    for p in (9, 33):
+        net = _net(p, k=4, seed=7)
+        for m in net.modules():  # affine BatchNorm parameters away from their (1, 0) start
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.3, 0.3)
+        x = torch.rand(3, 3, p + 5, p + 3, dtype=torch.float64)
+        patch_logits, logits = net.patch_logits(x), net(x)  # autograd on: every module is called
+        assert patch_logits.requires_grad
+        with torch.no_grad():
+            torch.testing.assert_close(net.patch_logits(x), patch_logits.detach())
+            torch.testing.assert_close(net(x), logits.detach())
+            torch.testing.assert_close(net(x), patch_logits.detach().mean((2, 3)))
+
+
+def test_hooks_and_training_mode_take_the_module_path() -> None:
+    net = _net(9, seed=8)
+    x = torch.rand(2, 3, 15, 15, dtype=torch.float64)
+    seen = []
+    handle = net.layers[0][0].bn2.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    try:
+        with torch.no_grad():
+            hooked = net(x)
+    finally:
+        handle.remove()
+    assert seen == [(2, 4, 11, 11)]  # the hook saw its BatchNorm although no gradient was asked for
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), hooked)
+        net.train()
+        net(x)  # training mode normalises with the batch statistics and updates the running ones
+    assert not torch.equal(net.layers[0][0].bn2.running_mean, _net(9, seed=8).layers[0][0].bn2.running_mean)
+
+
 @pytest.mark.parametrize("p", [9, 33])
 def test_an_interior_patch_is_classified_alone(p: int) -> None:
     """The bag-of-features property: a patch logit depends on its crop only."""
