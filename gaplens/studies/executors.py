@@ -309,7 +309,11 @@ class RayExecutor(Executor):
         n_actors = self._pool_size(len(remote_units))
         actor_class = ray.remote(num_cpus=1, num_gpus=self.gpus_per_task, max_restarts=self.max_retries,
                                  max_task_retries=self.max_retries)(_UnitWorker)
-        study_ref = ray.put(study)
+        try:
+            study_ref = ray.put(study)
+        except Exception as exc:  # cloudpickle's errors have no common base class
+            raise InputError(f"study {study.name!r} cannot be sent to Ray workers ({type(exc).__name__}: {exc}); "
+                             "run it with executor='local'") from exc
         # Ray warns (once per actor) that a restarted actor needs its constructor's arguments still in
         # the object store: study_ref is held here until every unit of the run is back, so it is
         actors = [actor_class.remote(study_ref, str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
@@ -349,9 +353,7 @@ class RayExecutor(Executor):
                     raise
                 in_flight[actor] -= 1
                 yield unit, fingerprint, _unship(shipped)
-        finally:
-            for future, _ in futures.values():
-                ray.cancel(future, force=False)
+        finally:  # a failure, Ctrl-C or the end: the pool goes (with any units still queued on it)
             for actor in actors:
                 ray.kill(actor, no_restart=True)
 
