@@ -163,3 +163,34 @@ def translation_figure(rows: Mapping[str, torch.Tensor], title: str):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def points_figure(points: torch.Tensor, title: str):
+    """Generated points: a histogram (1-D, ``(N, 1)``) or a scatter plot (2-D, ``(N, 2)``)."""
+    plt = _plt()
+    pts = points.detach().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(4.0, 3.4))
+    if pts.shape[1] == 1:
+        ax.hist(pts[:, 0], bins=60, density=True, color="tab:green")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+    else:
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color="tab:red")
+        ax.set_aspect("equal")
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def tile(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` in ``[0, 1]`` as one grid ``(C, rows * (H + pad) + pad, cols * (W + pad) + pad)``."""
+    n, c, h, w = images.shape
+    cols = max(1, min(nrow, n))
+    rows = -(-n // cols)
+    out = torch.ones(c, rows * (h + pad) + pad, cols * (w + pad) + pad, dtype=images.dtype)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        out[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = images[i]
+    return out
