@@ -235,7 +235,9 @@ class RayExecutor(Executor):
             :meth:`close`), ``"auto"`` joins the one ``ray start`` made on this machine,
             ``"HOST:PORT"`` a remote head node. When Ray is already initialized in this process
             (e.g. by the caller) that instance is used and left running.
-        gpus_per_task: GPUs each actor reserves (``0``: CPU only; fractions share a GPU).
+        gpus_per_task: GPUs each actor reserves (``0``: CPU only; fractions share a GPU). Ray shows
+            each actor only its own GPU(s), so the run's device should be ``"auto"`` or ``"cuda"``
+            (not ``"cuda:1"``).
         workers: number of actors (``None``: as many as the cluster's CPUs, or GPUs divided by
             ``gpus_per_task``, allow; never more than the units to run).
         lookahead: units submitted ahead of the oldest unfinished one (``None``: 4 per actor).
@@ -317,7 +319,7 @@ class RayExecutor(Executor):
         # Ray warns (once per actor) that a restarted actor needs its constructor's arguments still in
         # the object store: study_ref is held here until every unit of the run is back, so it is
         actors = [actor_class.remote(study_ref, str(ctx.run_dir.absolute()), ctx.device) for _ in range(n_actors)]
-        self.worker_pids = ray.get([a.pid.remote() for a in actors])
+        pids = [a.pid.remote() for a in actors]
         in_flight = [0] * n_actors
         scopes: list[set] = [set() for _ in range(n_actors)]
         futures: dict[int, tuple[Any, int]] = {}
@@ -340,6 +342,8 @@ class RayExecutor(Executor):
         try:
             for i, (unit, fingerprint) in enumerate(todo):
                 submit_until(i + lookahead)
+                if pids:
+                    self.worker_pids, pids = ray.get(pids), []
                 if unit.depends:
                     yield unit, fingerprint, study.run_unit(unit, ctx)
                     continue
