@@ -85,11 +85,13 @@ def comparison_figure(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
     return fig
 
 
-def accuracy_by_patch_figure(rows: Sequence[Mapping], *, title: str = "Accuracy against patch size") -> Figure:
+def accuracy_by_patch_figure(rows: Sequence[Mapping], *, title: str = "Accuracy against patch size",
+                             chance: float | None = None) -> Figure:
     """Test accuracy per model (x: BagNet patch size, then the CNN) and world (one line each).
 
     Args:
         rows: dicts with ``world``, ``model`` and ``accuracy`` (0-1), in the x order wanted.
+        chance: the accuracy of guessing (``1 / K``), drawn as a dashed line when given.
     """
     models = list(dict.fromkeys(r["model"] for r in rows))
     fig = Figure(figsize=(5, 3.4))
@@ -97,6 +99,8 @@ def accuracy_by_patch_figure(rows: Sequence[Mapping], *, title: str = "Accuracy 
     for world in dict.fromkeys(r["world"] for r in rows):
         acc = {r["model"]: r["accuracy"] for r in rows if r["world"] == world}
         ax.plot(range(len(models)), [acc.get(m, np.nan) for m in models], marker="o", label=f"{world}-world")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(range(len(models)), models, fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("test accuracy (fraction)")

@@ -90,3 +90,32 @@ def test_evidence_study_and_cli_write_the_maps_of_the_predicted_class(tmp_path):
     bad = CliRunner().invoke(app, ["bagnet", "evidence", "--model", str(tmp_path / "m"), "--images", spec,
                                    "--border", "reflect", "--out", str(tmp_path / "r2")])
     assert bad.exit_code == 2 and "border" in bad.output
+
+
+def test_the_section_reports_what_the_records_show():
+    import pandas as pd
+
+    def rows(world, accuracies, cnn):
+        out = [{"world": world, "model": f"bagnet-{p}", "patch_size": p, "accuracy": a, "shape_bias": 0.5,
+                "classes": 4, "n_test": 256} for p, a in accuracies.items()]
+        return out + [{"world": world, "model": "cnn", "patch_size": None, "accuracy": cnn, "shape_bias": 0.6,
+                       "classes": 4, "n_test": 256}]
+
+    rising = pd.DataFrame(rows("texture", {9: 0.99, 17: 1.0, 33: 0.97}, 0.98)
+                          + rows("shape", {9: 0.4, 17: 0.7, 33: 0.8}, 0.6))
+    section = BagNetStudy.section(rising, [])
+    found = {f.measure: f for f in section.findings}
+    assert found["shape-world accuracy, bagnet-33 minus bagnet-9"].value == pytest.approx(0.4)
+    assert found["shape-world: the most accurate model"].value == "bagnet-33"
+    assert found["texture-world accuracy, spread over patch sizes"].value == pytest.approx(0.03)
+    assert "Shape-world: bagnet-9 0.40, bagnet-17 0.70, bagnet-33 0.80, cnn 0.60. BagNet accuracy rises" \
+        in section.intro
+    assert "Texture-world: bagnet-9 0.99, bagnet-17 1.00, bagnet-33 0.97, cnn 0.98. BagNet accuracy does not rise" \
+        in section.intro
+    assert "Chance is 0.25." in section.intro and "standard error of 0.03" in section.intro
+    flat = pd.DataFrame(rows("shape", {9: 0.5, 17: 0.45}, 0.9))
+    section = BagNetStudy.section(flat, [])
+    found = {f.measure: f for f in section.findings}
+    assert found["shape-world accuracy, bagnet-17 minus bagnet-9"].value == pytest.approx(-0.05)
+    assert found["shape-world: the most accurate model"].value == "cnn"
+    assert "does not rise" in section.intro and "Texture-world:" not in section.intro
