@@ -19,6 +19,8 @@ app = typer.Typer(help="Deep Image Prior: restore one image with an untrained ne
                        "super-resolution).", no_args_is_help=True)
 
 ImageOpt = Annotated[str, typer.Option("--image", help="An image file or sample:NAME (scikit-image's photographs).")]
+ResizeOpt = Annotated[int | None, typer.Option(help="Resize the image first so its longer side has this many "
+                                                    "pixels.")]
 CropOpt = Annotated[int | None, typer.Option(help="Side of the centre crop in pixels (0: the whole image).")]
 StepsOpt = Annotated[int | None, typer.Option(help="Adam steps (default: the task's, see gaplens.restore.settings).")]
 StopOpt = Annotated[str, typer.Option(help="Stopping rule without a clean image: variance, discrepancy (denoise), "
@@ -36,8 +38,8 @@ SUMMARY_KEYS = ("task", "image", "size", "steps_run", "stopped_at", "best_step",
                 "input_psnr", "baseline", "baseline_psnr", "seconds")
 
 
-def _run(task: str, image: str, out: Path, *, crop: int | None, steps: int | None, seed: int, stop: str,
-         observed: bool, prior: bool, prior_steps: int, width: int | None, scales: int | None, device: str,
+def _run(task: str, image: str, out: Path, *, resize: int | None, crop: int | None, steps: int | None, seed: int,
+         stop: str, observed: bool, prior: bool, prior_steps: int, width: int | None, scales: int | None, device: str,
          fresh: bool, as_json: bool, **options) -> None:
     from gaplens.studies import run_study
     from gaplens.studies.restore import Restore
@@ -54,7 +56,7 @@ def _run(task: str, image: str, out: Path, *, crop: int | None, steps: int | Non
 
         settings = {"down": fit(base.down), "up": fit(base.up),
                     "skip": [base.skip[min(k, len(base.skip) - 1)] for k in range(n)]}
-    study = Restore(image=image, tasks=(task,), crop=crop or None, steps=steps, seed=seed, stop=stop,
+    study = Restore(image=image, tasks=(task,), resize=resize, crop=crop or None, steps=steps, seed=seed, stop=stop,
                     observed=observed, prior=prior and not observed, prior_steps=prior_steps, settings=settings,
                     prior_settings=settings, **options)
     result = run_study(study, out, fresh=fresh, device=device, command=f"restore {task}")
@@ -74,6 +76,7 @@ def denoise(
     out: Out,
     noise: Annotated[float, typer.Option(help="Gaussian noise std on the 0-255 scale (added to the clean image).")]
     = 25.0,
+    resize: ResizeOpt = None,
     crop: CropOpt = 128,
     steps: StepsOpt = None,
     seed: int = 0,
@@ -91,8 +94,9 @@ def denoise(
 
     Example: gaplens restore denoise --image sample:astronaut --noise 25 --out runs/dip
     """
-    _run("denoise", image, out, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed, prior=prior,
-         prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh, as_json=as_json, noise=noise)
+    _run("denoise", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
+         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
+         as_json=as_json, noise=noise)
 
 
 @app.command("inpaint")
@@ -102,6 +106,7 @@ def inpaint(
     out: Out,
     mask: Annotated[str, typer.Option(help="random:F (a fraction F of pixels missing), text, or a mask image of the "
                                            "crop's size (white = known pixel).")] = "random:0.5",
+    resize: ResizeOpt = None,
     crop: CropOpt = 128,
     steps: StepsOpt = None,
     seed: int = 0,
@@ -119,8 +124,9 @@ def inpaint(
 
     Example: gaplens restore inpaint --image sample:astronaut --mask text --out runs/dip-inpaint
     """
-    _run("inpaint", image, out, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed, prior=prior,
-         prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh, as_json=as_json, mask=mask)
+    _run("inpaint", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
+         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
+         as_json=as_json, mask=mask)
 
 
 @app.command("jpeg")
@@ -129,6 +135,7 @@ def jpeg(
     image: ImageOpt,
     out: Out,
     quality: Annotated[int, typer.Option(help="JPEG quality of the compression to undo (1-95).")] = 10,
+    resize: ResizeOpt = None,
     crop: CropOpt = 128,
     steps: StepsOpt = None,
     seed: int = 0,
@@ -146,9 +153,9 @@ def jpeg(
 
     Example: gaplens restore jpeg --image sample:chelsea --quality 10 --out runs/dip-jpeg
     """
-    _run("jpeg", image, out, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed, prior=prior,
-         prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh, as_json=as_json,
-         quality=quality)
+    _run("jpeg", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
+         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
+         as_json=as_json, quality=quality)
 
 
 @app.command("sr")
@@ -157,6 +164,7 @@ def super_resolution(
     image: ImageOpt,
     out: Out,
     factor: Annotated[int, typer.Option(help="Upscaling factor (the clean crop is downsampled by it first).")] = 4,
+    resize: ResizeOpt = None,
     crop: CropOpt = 128,
     steps: StepsOpt = None,
     seed: int = 0,
@@ -174,6 +182,6 @@ def super_resolution(
 
     Example: gaplens restore sr --image sample:astronaut --factor 4 --out runs/dip-sr
     """
-    _run("super_resolution", image, out, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
-         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh, as_json=as_json,
-         factor=factor)
+    _run("super_resolution", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
+         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
+         as_json=as_json, factor=factor)

@@ -27,7 +27,7 @@ def restoration_figure(panels: Sequence[tuple[str, torch.Tensor]], title: str = 
     if not panels:
         raise InputError("panels: expected at least one (caption, image) pair")
     n = len(panels)
-    fig = Figure(figsize=(2.4 * n, 2.9))
+    fig = Figure(figsize=(2.4 * n, 3.1))
     for k, (caption, image) in enumerate(panels):
         ax = fig.add_subplot(1, n, k + 1)
         ax.imshow(_rgb(image), interpolation="nearest")
@@ -35,7 +35,7 @@ def restoration_figure(panels: Sequence[tuple[str, torch.Tensor]], title: str = 
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(plain(title), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 

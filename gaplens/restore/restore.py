@@ -110,13 +110,13 @@ def load_mask(mask: object, size: tuple[int, int]) -> torch.Tensor:
     return check_mask(mask, size)
 
 
-def _rule(stop: str | StoppingRule | None, task: str, sigma: float | None) -> StoppingRule | None:
+def _rule(stop: str | StoppingRule | None, task: str, sigma: float | None, steps: int) -> StoppingRule | None:
     if isinstance(stop, StoppingRule):
         return stop
     if stop is None or stop == "none":
         return None
     if stop == "variance":
-        return VarianceStop()
+        return VarianceStop(patience=max(20, round(steps / 8)), start=min(50, max(1, steps // 10)))
     if stop == "discrepancy":
         if task != "denoise" or sigma is None:
             raise InputError("stop='discrepancy' needs task='denoise' and the noise level sigma (0-255 scale)")
@@ -144,7 +144,8 @@ def restore(image: object, task: str = "denoise", mask: object = None, factor: i
         progress: show a progress bar.
         sigma: the noise level (0-255 scale) when known; needed by ``stop="discrepancy"``.
         stop: the stopping rule that needs no clean image: ``"variance"`` (the running variance of
-            the outputs, any task), ``"discrepancy"`` (denoising with ``sigma``), ``"none"``/None.
+            the outputs, any task; patience an eighth of ``steps``), ``"discrepancy"`` (denoising
+            with ``sigma``), ``"none"``/None, or a :class:`StoppingRule`.
         early_stop: stop when the rule fires; False runs all steps and only records the rule's step.
         settings: a :class:`FitSettings` or a dict of fields overriding the task's defaults.
         metric_every: SSIM every this many steps (PSNR every step).
@@ -175,7 +176,7 @@ def restore(image: object, task: str = "denoise", mask: object = None, factor: i
                              f"{size[1]})")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise InputError(f"steps={steps!r}; expected a positive integer")
-    rule = _rule(stop, task, sigma)
+    rule = _rule(stop, task, sigma, fit_settings.steps if steps is None else steps)
     loss_fn = task_loss(task, observed, known, factor)
     fit = fit_prior(loss_fn, size, fit_settings, steps=steps, seed=seed, clean=reference, rule=rule,
                     early_stop=early_stop, metric_every=metric_every, device=device, progress=progress,

@@ -11,9 +11,10 @@ needs nothing but the outputs.
 outputs (per pixel; ``d = x_t - m``, ``m += (1 - beta) d``, ``v = beta (v + (1 - beta) d^2)``),
 scores each step by the mean of ``v`` over the pixels, and stops when the score has not reached
 a new minimum for ``patience`` steps; the restored image is the one of the step with the lowest
-score. ``beta = 0.95`` averages over ~20 steps, about the window-to-run ratio of the authors of
-ES-WMV scaled to gaplens' shorter CPU runs. The study measures how far this step is from the best
-step when a clean image is known.
+score. The defaults (``beta = 0.9``: an average over ~10 steps; ``patience``: an eighth of the
+run, at least 20 steps; the first 50 steps ignored) were chosen on one 128x128 denoising run
+(``benchmarks/RESULTS.md``); the study measures how far the chosen step is from the best step
+whenever a clean image is known.
 
 :class:`DiscrepancyStop` is the classic alternative for denoising with a known (or estimated)
 noise level ``sigma``: stop at the first step where the loss (the mean squared difference to the
@@ -67,7 +68,7 @@ class VarianceStop(StoppingRule):
 
     name = "variance"
 
-    def __init__(self, beta: float = 0.95, patience: int = 200, start: int = 20) -> None:
+    def __init__(self, beta: float = 0.9, patience: int = 200, start: int = 50) -> None:
         super().__init__()
         if not 0.0 < beta < 1.0 or patience < 1 or start < 0:
             raise InputError(f"beta={beta}, patience={patience}, start={start}: expected 0 < beta < 1, "

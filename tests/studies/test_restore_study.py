@@ -107,13 +107,19 @@ def test_cli_denoise(tmp_path):
     from gaplens.cli.restore import app
 
     run = tmp_path / "cli"
-    args = ["denoise", "--image", "sample:astronaut", "--crop", "32", "--steps", "5", "--width", "8", "--scales", "3",
-            "--prior-steps", "5", "--out", str(run), "--json"]
+    args = ["denoise", "--image", "sample:astronaut", "--resize", "32", "--crop", "0", "--steps", "5", "--width", "8",
+            "--scales", "3", "--prior-steps", "5", "--out", str(run), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)
     assert row["task"] == "denoise" and row["steps_run"] == 5 and (run / "report.html").is_file()
     assert "prior_steps_natural" in row
+    # --resize 32 --crop 0: the whole photograph, shrunk
+    from gaplens.core.image_io import resize_image
+    from gaplens.data import sample_image
+
+    np.testing.assert_allclose(_maps(run, "denoise_astronaut_clean"),
+                               resize_image(sample_image("astronaut"), (32, 32)).numpy(), atol=1e-6)
     bad = CliRunner().invoke(app, ["inpaint", "--image", "sample:astronaut", "--mask", "nowhere.png", "--out",
                                    str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "not a file" in bad.output
