@@ -146,6 +146,31 @@ def test_a_worker_killed_mid_unit_is_retried_and_records_stay_complete_and_uniqu
 
 
 @dataclass
+class Failing(Suicidal):
+    """Unit ``victim`` raises (a bug, a bad input) as long as ``marker`` exists."""
+
+    def run_unit(self, unit: Unit, ctx) -> UnitOutput:
+        if unit.payload == self.victim and Path(self.marker).exists():
+            raise ValueError(f"unit {unit.key} failed")
+        return UnitOutput(records=[{"k": unit.payload, "square": unit.payload ** 2, "pid": os.getpid()}])
+
+
+def test_a_failed_ray_run_keeps_the_units_before_the_failure_and_resumes_with_the_rest(ray_instance, tmp_path):
+    marker = tmp_path / "fail"
+    marker.touch()
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="unit k3 failed"):  # the worker's exception, re-raised as itself
+        run_study(Failing(str(marker), victim=3), run, progress=False, report=False, executor="ray")
+    with RunStore(run) as store:
+        # committed in plan order: the units after k3 that workers had finished were not committed
+        assert store.units("suicidal") == ["k0", "k1", "k2"] and store.runs()[0]["status"] == "failed"
+    marker.unlink()
+    resumed = run_study(Failing(str(marker), victim=3), run, progress=False, report=False, executor="ray")
+    assert resumed.skipped == ["k0", "k1", "k2"] and resumed.ran == ["k3", "k4", "k5"]
+    assert sorted(r["k"] for r in resumed.records) == list(range(6))
+
+
+@dataclass
 class ReadsTheStore(Study):
     """A unit that reads the store without declaring ``depends``: fine locally, refused on a worker."""
 
