@@ -127,7 +127,7 @@ def ablation(epochs: int, size: int, n_train: int, n_test: int) -> list[dict]:
     test = silhouette_pairs(n_test, classes=4, size=size, seed=1)
     torch.manual_seed(0)
     judge = fit(build("resnet", 4, widths=(8, 16, 32), blocks=(1, 1, 1)), (train.b, train.labels),
-                epochs=6, lr=3e-3, device="cpu", progress=False).model
+                epochs=20, batch_size=32, lr=3e-3, device="cpu", progress=False).model
     real = classifier_score(judge, test.b, test.labels)
     rows = [{"variant": "real images (reference)", "l1": 0.0, "accuracy": real["accuracy"], "score": real["score"],
              "seconds": 0.0}]

@@ -59,7 +59,18 @@ class PatchDiscriminator(nn.Module):
     def receptive_field(self) -> int:
         return receptive_field(self.layers)
 
+    def output_side(self, side: int) -> int:
+        """The side of the logit map for an input side (< 1: the input is too small)."""
+        if self.layers == 0:
+            return side
+        for _ in range(self.layers):
+            side = (side + 2 - 4) // 2 + 1
+        return side - 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or min(self.output_side(x.shape[-2]), self.output_side(x.shape[-1])) < 1:
+            raise InputError(f"PatchGAN-{self.receptive_field}: input {tuple(x.shape)} is too small; expected "
+                             "(N, C, H, W) large enough for one output (e.g. 24 px for patch70, 4 px for patch16)")
         return self.net(x)
 
 

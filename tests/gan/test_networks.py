@@ -42,6 +42,12 @@ def test_the_default_discriminator_of_pix2pix_is_the_70px_patchgan():
     assert model.discriminator(torch.zeros(2, 6, 64, 64)).shape == (2, 1, 6, 6)
     with pytest.raises(InputError, match="patch70"):
         patch_layers("patch71")
+    for side in (20, 23, 24, 40):  # the map side by the arithmetic equals the network's
+        if model.discriminator.output_side(side) >= 1:
+            assert model.discriminator(torch.zeros(1, 6, side, side)).shape[-1] == model.discriminator.output_side(side)
+        else:
+            with pytest.raises(InputError, match="too small"):
+                model.discriminator(torch.zeros(1, 6, side, side))
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])

@@ -54,3 +54,25 @@ def test_records_against_scipy_rerun_skips_and_a_change_reruns_one_unit(tmp_path
 def test_bad_parameters_name_themselves():
     with pytest.raises(InputError, match="game_steps=0"):
         GanTheory(game_steps=0)
+
+
+def test_image_study_records_match_a_recomputation_and_the_section_renders(tmp_path):
+    from gaplens.gan import Pix2Pix
+    from gaplens.gan.pairs import silhouette_pairs
+    from gaplens.studies.gan import GanImages
+
+    study = GanImages(size=32, n_train=16, n_test=16, dcgan_steps=2, width=4, pix2pix_epochs=1, pix2pix_width=4,
+                      judge_epochs=1)
+    result = run_study(study, tmp_path, progress=False, device="cpu")
+    assert result.ran[-1] == "pix2pix/figure" and len(result.ran) == 7
+    rows = {r.get("variant"): r for r in result.records if r["kind"] == "pix2pix"}
+    assert set(rows) == {"L1", "cGAN", "L1+cGAN"}
+    test = silhouette_pairs(16, classes=4, size=32, seed=3)
+    model = Pix2Pix.load(tmp_path / "models" / "gan-pix2pix-L1")
+    torch.manual_seed(0)
+    fake = model.translate(test.a).numpy()
+    assert rows["L1"]["l1"] == pytest.approx(float(np.abs(fake - test.b.numpy()).mean()), rel=1e-5)
+    dcgan = next(r for r in result.records if r["kind"] == "dcgan")
+    assert 0.0 <= dcgan["c2st_accuracy"] <= 1.0 and dcgan["c2st_n_test"] == 16
+    page = render_report(tmp_path, strict=True).read_text()
+    assert "GANs on images" in page and "two-sample test accuracy" in page and "pix2pix ablation" in page
