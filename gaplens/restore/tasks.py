@@ -82,8 +82,8 @@ def text_mask(size: tuple[int, int], text: str = "Deep Image Prior restores what
               stroke: int | None = None) -> torch.Tensor:
     """``(1, H, W)`` mask with ``text`` written over the image in lines (the written pixels are missing).
 
-    The font is Pillow's default bitmap font scaled to about a tenth of the height; ``stroke``
-    widens the strokes (default: 1 pixel per 64 of height).
+    The font is Pillow's default font at about a tenth of the height; ``stroke`` widens the
+    strokes (default: 1 pixel per 256 of height, so none below 256 pixels).
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -95,7 +95,7 @@ def text_mask(size: tuple[int, int], text: str = "Deep Image Prior restores what
         font = ImageFont.load_default(size=font_size)
     except TypeError:  # Pillow < 10.1: a fixed-size bitmap font
         font = ImageFont.load_default()
-    stroke = max(0, h // 64) if stroke is None else stroke
+    stroke = h // 256 if stroke is None else stroke
     words, lines, line = text.split(), [], ""
     for word in words:
         candidate = f"{line} {word}".strip()
