@@ -56,7 +56,7 @@ def fit_history_figure(history: Sequence[Mapping], best_step: int | None = None,
     axes = [ax]
     if has_psnr:
         ax2 = fig.add_subplot(1, 2, 2)
-        ax2.plot(steps, [r["psnr"] for r in history], lw=1, color="tab:green", label="DIP (moving average)")
+        ax2.plot(steps, [r["psnr"] for r in history], lw=1, color="tab:green", label="DIP result")
         if baseline_psnr is not None:
             ax2.axhline(baseline_psnr, color="tab:gray", ls=":", label=plain(baseline_name))
         ax2.set_xlabel("step (Adam updates)")
