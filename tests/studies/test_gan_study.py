@@ -56,6 +56,7 @@ def test_bad_parameters_name_themselves():
         GanTheory(game_steps=0)
 
 
+@pytest.mark.slow  # three judge ResNets, a DCGAN, a two-sample test and three pix2pix models: ~20-40 s on 2 cores
 def test_image_study_records_match_a_recomputation_and_the_section_renders(tmp_path):
     from gaplens.gan import Pix2Pix
     from gaplens.gan.pairs import silhouette_pairs
