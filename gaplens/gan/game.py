@@ -61,7 +61,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
               lr_d: float | None = None, betas: Sequence[float] = (0.5, 0.999), gp_weight: float = 10.0,
               seed: int = 0, out: str | os.PathLike | None = None, resume: bool = False,
               save_every: int | None = None, log_every: int = 10, sample_every: int | None = None,
-              n_samples: int = 64, device: str | torch.device = "auto", progress: bool = True) -> GanRun:
+              n_samples: int = 64, max_snapshots: int = 64, device: str | torch.device = "auto",
+              progress: bool = True) -> GanRun:
     """Train ``generator`` and ``discriminator`` (in place) on ``data``; returns a :class:`GanRun`.
 
     Each step: ``k`` discriminator updates (``batch_size`` real samples, ``batch_size`` fresh
@@ -89,6 +90,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
         log_every, sample_every, n_samples: history and snapshot cadence (a record also closes at
             each chunk end, so a resumed history equals an uninterrupted one); ``sample_every``
             defaults to one epoch of a tensor dataset (``ceil(N / batch_size)`` steps), else ``steps // 10``.
+        max_snapshots: at most this many snapshots are kept (and saved in the state): beyond it,
+            every second one is dropped, the first and the latest kept, so memory stays bounded.
         device: where to train (``"auto"``: CUDA when present). progress: a tqdm bar over steps.
 
     >>> from gaplens.gan.networks import build_network
@@ -99,7 +102,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
     20
     """
     loss = check_loss(loss)
-    check_steps(steps=steps, k=k, batch_size=batch_size, log_every=log_every, n_samples=n_samples)
+    check_steps(steps=steps, k=k, batch_size=batch_size, log_every=log_every, n_samples=n_samples,
+                max_snapshots=max_snapshots)
     for name, v in (("lr", lr), ("lr_d", lr if lr_d is None else lr_d), ("gp_weight", gp_weight)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf or (name != "gp_weight"
                                                                                                and v == 0):
@@ -121,7 +125,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
     settings = {"steps": steps, "k": k, "loss": loss, "z_dim": z_dim, "batch_size": batch_size, "lr": lr,
                 "lr_d": lr_d, "betas": list(betas), "gp_weight": gp_weight, "seed": seed, "save_every": save_every,
-                "log_every": log_every, "sample_every": sample_every, "n_samples": n_samples, "n": n}
+                "log_every": log_every, "sample_every": sample_every, "n_samples": n_samples,
+                "max_snapshots": max_snapshots, "n": n}
     state = Checkpoints(out, {"generator": generator, "discriminator": discriminator, "opt_g": opt_g,
                               "opt_d": opt_d}, settings, resume)
     first, history, extra = state.load()
@@ -134,6 +139,10 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: object, *, s
         with torch.no_grad():
             samples[step] = generator(z_fixed).detach().cpu()
         generator.train(was)
+        if len(samples) > max_snapshots:
+            keys = sorted(samples)
+            for key in keys[1:-1:2]:
+                del samples[key]
 
     from tqdm.auto import tqdm
 

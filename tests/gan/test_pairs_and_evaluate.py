@@ -93,3 +93,19 @@ def test_two_sample_test_tells_different_sets_apart_and_not_equal_ones():
     alike = two_sample_test(real, same, epochs=8, device="cpu")
     assert apart.accuracy > 0.9 and apart.p_value < 1e-6
     assert alike.p_value > 0.001 and alike.n_test == 80
+
+
+def test_digits_load_from_scikit_learn_or_say_how_to_get_them():
+    from gaplens.core.errors import InputError
+    from gaplens.gan.digits import load_digits
+
+    try:
+        import sklearn.datasets as sk
+    except ImportError:
+        with pytest.raises(InputError, match="scikit-learn"):
+            load_digits()
+        return
+    images, labels = load_digits(16)
+    bunch = sk.load_digits()
+    assert images.shape == (1797, 1, 16, 16) and torch.equal(labels, torch.as_tensor(bunch.target))
+    np.testing.assert_allclose(load_digits(8)[0][:, 0].numpy(), bunch.images / 16.0, rtol=1e-6)

@@ -121,3 +121,10 @@ def test_bad_arguments_name_themselves():
         train_gan(torch.nn.Linear(2, 1), d, TARGET, steps=1, progress=False)
     with pytest.raises(InputError, match="data: a str"):
         train_gan(g, d, "data.csv", steps=1, progress=False)
+
+
+def test_snapshots_are_thinned_to_a_bound():
+    g, d = _nets()
+    run = train_gan(g, d, TARGET, steps=20, batch_size=8, sample_every=1, max_snapshots=5, n_samples=4,
+                    progress=False, device="cpu")
+    assert len(run.samples) <= 5 and min(run.samples) == 1 and max(run.samples) == 20
