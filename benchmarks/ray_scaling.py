@@ -141,6 +141,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, (executor, threads) in ways.items():
             runs[name].append(_run(sweep, executor, threads))
+            print(f"# {name}: {runs[name][-1]['wall']:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
     units = runs["local, 1 thread"][0]["units"]
     # the first gap also holds planning; the last one is the summary figure (driver side, serial)
     local_gaps = [g for run in runs["local, 1 thread"] for g in run["gaps"][1:-1]]
