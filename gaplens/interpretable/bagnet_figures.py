@@ -45,7 +45,7 @@ def evidence_figure(images: torch.Tensor, maps: torch.Tensor, class_names: Seque
         axes[i, 0].axis("off")
         for j in range(k):
             _signed(axes[i, j + 1], images[i], maps[i, j], f"{class_names[j]}: {maps[i, j].mean():.2f}")
-    fig.suptitle(title + " (title: mean map = logit)", fontsize=9)
+    fig.suptitle(title + " (panel titles: class, mean of its map in logit units)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -282,7 +282,7 @@ def _summary(models: pd.DataFrame) -> str:
         text = f"{world.capitalize()}-world: {_listing(pairs)}."
         bags = [a for m, a in pairs if m != CNN]
         if len(bags) >= 2:
-            change, noise = bags[-1] - bags[0], _noise(bags[0], bags[-1], n)
+            change, noise = round(bags[-1] - bags[0], 2) + 0.0, _noise(bags[0], bags[-1], n)  # + 0.0: no "-0.00"
             text += f" From the smallest to the largest patch, BagNet accuracy changes by {change:+.2f}"
             if noise is not None:
                 text += f" (two standard errors: {noise:.2f}; {'beyond' if abs(change) > noise else 'within'} noise)"
