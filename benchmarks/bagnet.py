@@ -5,6 +5,11 @@ Issue 17's targets: evidence maps of a 224x224 image at least 50x faster than th
 through the net in batches of 1000, keep the target logit) at equal output, and a forward pass
 within 1.2x of a plain ResNet of equal FLOPs.
 
+The forward table times ``model(x)`` without autograd (the fused inference path, see
+``gaplens.zoo.bagnet``), the same BagNet computed module by module (the path taken under autograd),
+the zoo ResNet whose MACs are closest to the BagNet architecture's, and that ResNet in
+channels-last layout (its faster layout on a CPU), taking turns in every round.
+
     .venv/bin/python benchmarks/bagnet.py --threads 2
 
 The loop over all 50176 patches of a 224 px image takes many minutes on a CPU, so by default it
@@ -17,6 +22,7 @@ A full-image equality check runs on a smaller image (``--check-size``).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 
@@ -69,6 +75,22 @@ def conv_macs(net: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
+def fused_macs(net: BagNet, x: torch.Tensor) -> int:
+    """MACs of the fused inference path: the architecture's, with the 1x1 and 3x3 stem convolutions
+    replaced by the one composed 3x3 kernel (3 input channels instead of ``width``)."""
+    h, w = x.shape[-2] - 2, x.shape[-1] - 2
+    stem = net.conv1.in_channels * net.conv1.out_channels * x.shape[-2] * x.shape[-1] \
+        + net.conv2.in_channels * net.conv2.out_channels * 9 * h * w
+    return conv_macs(net, x) - stem + net.conv1.in_channels * net.conv2.out_channels * 9 * h * w
+
+
+def module_path(net: BagNet, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` computed module by module (the path taken with autograd or hooks): BatchNorm as its
+    own pass, the classifier on every position, then the mean."""
+    features = net.layers(net.relu(net.bn1(net.conv2(net.conv1(x)))))
+    return net.classifier(features).mean((2, 3))
+
+
 def best_time(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
@@ -77,6 +99,20 @@ def best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Best time of each function over ``repeats`` rounds, the functions taking turns in every round
+    (on a shared machine, load changes hit all of them alike)."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -88,6 +124,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=4)
     parser.add_argument("--check-size", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8, help="images per forward pass in the forward-time table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -118,8 +155,9 @@ def main() -> None:
     print(f"speed-up: {loop_all / one_pass:.0f}x (target >= 50x)")
 
     # forward time vs a plain ResNet of about the same MACs
-    x = torch.rand(8, 3, args.size, args.size)
-    bag_macs = conv_macs(net, x[:1])
+    x = torch.rand(args.batch, 3, args.size, args.size)
+    bag_macs = conv_macs(net, x[:1])  # the architecture's MACs, module by module
+    run_macs = fused_macs(net, x[:1])  # what the fused inference path executes (one composed stem kernel)
     best = None
     for w in range(8, 257, 4):
         resnet = build("resnet", 10, widths=[w, 2 * w, 4 * w, 8 * w], blocks=[2, 2, 2, 2]).eval()
@@ -129,13 +167,30 @@ def main() -> None:
         if macs > bag_macs:
             break
     w, res_macs, resnet = best
+    resnet_cl = copy.deepcopy(resnet).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        t_bag = best_time(lambda: net(x), args.repeats)
-        t_res = best_time(lambda: resnet(x), args.repeats)
-    print("| model (batch 8, 224 px) | GMAC per image | forward s | ratio |")
-    print("|---|---|---|---|")
-    print(f"| BagNet-{p}, width {args.width} (stride 1) | {bag_macs / 1e9:.2f} | {t_bag:.3f} | {t_bag / t_res:.2f} |")
-    print(f"| zoo ResNet widths {w}-{8 * w}, blocks 2-2-2-2 (strided) | {res_macs / 1e9:.2f} | {t_res:.3f} | 1.00 |")
+        torch.testing.assert_close(net(x[:2]), module_path(net, x[:2]), atol=1e-4, rtol=1e-4)
+        times = interleaved({
+            "fused": lambda: net(x),
+            "modules": lambda: module_path(net, x),
+            "resnet": lambda: resnet(x),
+            "resnet_cl": lambda: resnet_cl(x_cl),
+        }, args.repeats)
+    t_res = times["resnet"]
+    print(f"| model (batch {args.batch}, {args.size} px, no grad, eval) | GMAC per image (executed) "
+          f"| forward s | ratio to ResNet | ratio to ResNet, channels-last |")
+    print("|---|---|---|---|---|")
+    for key, label, macs, executed in (
+            ("fused", f"BagNet-{p}, width {args.width}: `model(x)` (fused inference path)", bag_macs, run_macs),
+            ("modules", f"BagNet-{p}, width {args.width}: module by module (the path with autograd)", bag_macs,
+             bag_macs),
+            ("resnet", f"zoo ResNet widths {w}-{8 * w}, blocks 2-2-2-2 (strided), NCHW", res_macs, res_macs),
+            ("resnet_cl", "the same ResNet, channels-last", res_macs, res_macs)):
+        print(f"| {label} | {macs / 1e9:.2f} ({executed / 1e9:.2f}) | {times[key]:.3f} | "
+              f"{times[key] / t_res:.2f} | {times[key] / times['resnet_cl']:.2f} |")
+    per_mac = (times["fused"] / run_macs) / (times["resnet_cl"] / res_macs)
+    print(f"fused BagNet time per executed MAC / channels-last ResNet's: {per_mac:.2f}")
     print(f"load average after: {os.getloadavg()}")
 
 
