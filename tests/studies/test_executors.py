@@ -217,3 +217,13 @@ def test_executor_names_and_options_are_checked():
         make_executor("dask")
     with pytest.raises(InputError, match=r"address='auto'.*only apply to executor='ray'"):
         make_executor("local", address="auto")
+
+
+def test_asking_for_more_gpus_than_the_cluster_has_is_an_error_before_any_work(ray_instance, tmp_path):
+    marker = tmp_path / "never"
+    with pytest.raises(InputError, match=r"gpus_per_task=1.0: the Ray cluster has 0 GPU\(s\)"):
+        run_study(Suicidal(str(marker)), tmp_path / "run", progress=False, report=False,
+                  executor=make_executor("ray", gpus_per_task=1))
+    assert not marker.exists()
+    with RunStore(tmp_path / "run") as store:
+        assert store.units("suicidal") == []
