@@ -76,8 +76,8 @@ def occlusion_timing(model, x: torch.Tensor, target: torch.Tensor, repeats: int)
 
     def ours(mode):
         def go():
-            return attribute(model, x, target=target, method="occlusion", window=32, stride=16, fill=0.5, score="probability",
-                             incremental=mode, batch_size=64)
+            return attribute(model, x, target=target, method="occlusion", window=32, stride=16, fill=0.5,
+                             score="probability", incremental=mode, batch_size=64)
         return go
 
     def theirs(ppe):

@@ -4,7 +4,8 @@ A "texture-world" model (texture always agrees with the class, the ImageNet anal
 shortcut exists), a "shape-world" model (texture random, the Stylized-ImageNet analogue: only
 shape predicts the class) and a model on their mixture, evaluated on texture-world, shape-world,
 cue-conflict and shifted test sets; then shape bias, explanations, sanity checks, class models
-and a DeepDream, a new-test-set testbed and Geirhos et al.'s distortion protocol. The demo is a
+and a DeepDream, a new-test-set testbed, Geirhos et al.'s distortion protocol, BagNets against a
+CNN, the Deep Image Prior experiment with one restoration, and the GAN theory on known densities. The demo is a
 list of study calls on one :class:`~gaplens.studies.Runner`: re-running it resumes.
 """
 
@@ -24,7 +25,9 @@ from gaplens.studies import (
     DeepDream,
     Evaluate,
     Explain,
+    GanTheory,
     ModelRef,
+    Restore,
     Runner,
     Sanity,
     ShapeBias,
@@ -32,6 +35,8 @@ from gaplens.studies import (
     Sweep,
     Train,
 )
+from gaplens.studies.bagnet import BagNetStudy
+from gaplens.studies.executors import Executor
 from gaplens.studies.fingerprint import data_digest
 
 
@@ -62,12 +67,20 @@ class DemoConfig:
     distortion_n_train: int = 1600
     distortion_n_test: int = 200
     distortion_epochs: int = 8
+    restore_steps: int = 120
+    restore_prior_steps: int = 80
+    gan_d_steps: int = 200
+    gan_game_steps: int = 240
+    gan_ring_steps: int = 400
+    bagnet_n_train: int = 512
+    bagnet_epochs: int = 5
 
 
 QUICK = DemoConfig(classes=4, size=32, n_train=400, n_test=100, epochs=2, n_explain=2, testbed_size=16,
                    testbed_n_train=200, testbed_n_test=100, vis_steps=8, dream_size=64, n_sanity=2, n_robustness=8,
                    random_labels_n_train=100, distortion_size=16, distortion_n_train=64, distortion_n_test=16,
-                   distortion_epochs=1)
+                   distortion_epochs=1, restore_steps=10, restore_prior_steps=10, gan_d_steps=20, gan_game_steps=20,
+                   gan_ring_steps=20, bagnet_n_train=64, bagnet_epochs=1)
 
 #: Geirhos et al. 2018's training protocol in the demo: model name -> distortions used as
 #: augmentation (None: clean training). The held-out distortion is uniform noise.
@@ -106,15 +119,19 @@ def demo_sets(config: DemoConfig) -> dict[str, object]:
 
 
 def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None,
-             device: str = "auto", progress: bool = True, fresh: bool = False) -> Path:
-    """Run the demo into ``out`` (resumable: finished units are skipped); returns report.html."""
+             device: str = "auto", progress: bool = True, fresh: bool = False,
+             executor: str | Executor | None = None) -> Path:
+    """Run the demo into ``out`` (resumable: finished units are skipped); returns report.html.
+
+    ``executor``: where units run (:func:`gaplens.studies.executors.make_executor`; default local)."""
     config = config or DemoConfig()
     if device == "auto" and not torch.cuda.is_available():
         torch.set_num_threads(max(1, os.cpu_count() or 1))
     sets = demo_sets(config)
     tests = {name.split("/", 1)[1]: data for name, data in sets.items() if name.startswith("test/")}
     fit = {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed}
-    with Runner(out, "demo", asdict(config), fresh=fresh, device=device, progress=progress) as runner:
+    with Runner(out, "demo", asdict(config), fresh=fresh, device=device, progress=progress,
+                executor=executor) as runner:
         runner.run(DataSummary(sets, show=tuple(n for n in sets if n.startswith("test/"))))
         worlds = {}
         for world in ("texture-world", "shape-world", "mixed"):
@@ -143,6 +160,14 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
                           texture_agreement=1.0 / config.classes, seed=config.seed + 500)
         runner.run(Sweep([texture, shape], robust))
         distortion_training_study(runner, config, device)
+        # interpretable by design: bag-of-local-features nets against a CNN, texture- vs shape-world
+        runner.run(BagNetStudy.demo(n_train=config.bagnet_n_train,
+                                    fit={"epochs": config.bagnet_epochs, "lr": 1e-2, "batch_size": 32,
+                                         "seed": config.seed}))
+        # the lecture's generative half, small: the architecture as a prior, and the GAN game's theory
+        runner.run(Restore.demo(steps=config.restore_steps, prior_steps=config.restore_prior_steps))
+        runner.run(GanTheory.quick(seed=config.seed, d_steps=config.gan_d_steps, game_steps=config.gan_game_steps,
+                                   ring_steps=config.gan_ring_steps))
     return runner.report_path
 
 

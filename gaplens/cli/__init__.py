@@ -32,6 +32,8 @@ from gaplens.cli.common import (
     emit,
     executor_of,
 )
+from gaplens.cli.gan import gan_app, pix2pix_app
+from gaplens.cli.restore import app as restore_app
 from gaplens.core.errors import InputError
 
 app = typer.Typer(
@@ -59,7 +61,11 @@ app.add_typer(stylize_app, name="stylize")
 bagnet_app = typer.Typer(help="Bag-of-local-features networks (BagNet): train, class-evidence maps, the patch-size "
                          "study.", no_args_is_help=True)
 app.add_typer(bagnet_app, name="bagnet")
-# Sub-command groups in their own modules (gaplens/cli/NAME.py, each a typer.Typer called `app`):
+# Sub-command groups in their own modules (gaplens/cli/NAME.py):
+app.add_typer(restore_app, name="restore")
+app.add_typer(gan_app, name="gan")
+app.add_typer(pix2pix_app, name="pix2pix")
+
 
 @app.command()
 @cli_errors
@@ -67,6 +73,9 @@ def demo(
     out: Out = Path("runs/demo"),
     quick: Annotated[bool, typer.Option(help="A tiny, seconds-long version (smoke test).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")] = "auto",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Run every study on the embedded synthetic data; write RUN/report.html.
 
@@ -74,7 +83,8 @@ def demo(
     """
     from gaplens.demo import QUICK, DemoConfig, run_demo
 
-    report = run_demo(out, QUICK if quick else DemoConfig(), device=device)
+    report = run_demo(out, QUICK if quick else DemoConfig(), device=device,
+                      executor=executor_of(executor, address, gpus_per_task))
     typer.echo(str(report))
 
 
@@ -97,6 +107,9 @@ def audit(
     device: str = "auto",
     fresh: Fresh = False,
     trust_code: TrustCode = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Every study that applies to your model and images, in one report that opens with its findings.
 
@@ -106,8 +119,8 @@ def audit(
 
     chosen = _names("--studies", studies) if studies is not None else None
     typer.echo(str(run_audit(model, images, out, train=train, stimuli=stimuli, new=new, studies=chosen,
-                             quick=quick, fresh=fresh, device=device,
-                             trust_code=trust_code)))
+                             quick=quick, fresh=fresh, device=device, trust_code=trust_code,
+                             executor=executor_of(executor, address, gpus_per_task))))
 
 
 @data_app.command("synth")

@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from gaplens.cli.common import AsJson, Fresh, Out, cli_errors, emit
+from gaplens.cli.common import (
+    AddressOpt,
+    AsJson,
+    ExecutorOpt,
+    Fresh,
+    GpusPerTaskOpt,
+    Out,
+    cli_errors,
+    emit,
+    executor_of,
+)
 from gaplens.core.errors import InputError
 
 gan_app = typer.Typer(help="GANs: train on toy densities, digits or synthetic shapes; sample; the theory study.",
@@ -161,6 +171,9 @@ def gan_theory(
     seed: int = 0,
     as_json: AsJson = False,
     fresh: Fresh = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """D* vs the closed form, the value at p_g = p_data, the game with JS over training, mode collapse.
 
@@ -170,7 +183,7 @@ def gan_theory(
     from gaplens.studies.gan import GanTheory
 
     study = GanTheory.quick(seed=seed) if quick else GanTheory(seed=seed)
-    result = run_study(study, out, fresh=fresh, device="cpu")
+    result = run_study(study, out, fresh=fresh, device="cpu", executor=executor_of(executor, address, gpus_per_task))
     rows = [r for r in result.records if r.get("kind") in ("optimal", "early")]
     emit([{k: v for k, v in r.items() if k in ("kind", "mae", "value_equal", "ratio", "d_fake")} for r in rows],
          as_json)

@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from gaplens.cli.common import AsJson, Fresh, Out, cli_errors, emit
+from gaplens.cli.common import (
+    AddressOpt,
+    AsJson,
+    ExecutorOpt,
+    Fresh,
+    GpusPerTaskOpt,
+    Out,
+    cli_errors,
+    emit,
+    executor_of,
+)
 
 app = typer.Typer(help="Deep Image Prior: restore one image with an untrained network (denoise, inpaint, JPEG, "
                        "super-resolution).", no_args_is_help=True)
@@ -40,7 +50,7 @@ SUMMARY_KEYS = ("task", "image", "size", "steps_run", "stopped_at", "best_step",
 
 def _run(task: str, image: str, out: Path, *, resize: int | None, crop: int | None, steps: int | None, seed: int,
          stop: str, observed: bool, prior: bool, prior_steps: int, width: int | None, scales: int | None, device: str,
-         fresh: bool, as_json: bool, **options) -> None:
+         fresh: bool, as_json: bool, executor=None, **options) -> None:
     from gaplens.studies import run_study
     from gaplens.studies.restore import Restore
 
@@ -59,7 +69,7 @@ def _run(task: str, image: str, out: Path, *, resize: int | None, crop: int | No
     study = Restore(image=image, tasks=(task,), resize=resize, crop=crop or None, steps=steps, seed=seed, stop=stop,
                     observed=observed, prior=prior and not observed, prior_steps=prior_steps, settings=settings,
                     prior_settings=settings, **options)
-    result = run_study(study, out, fresh=fresh, device=device, command=f"restore {task}")
+    result = run_study(study, out, fresh=fresh, device=device, command=f"restore {task}", executor=executor)
     summary = next(r for r in result.records if r.get("kind") == "summary")
     row = {k: summary[k] for k in SUMMARY_KEYS if summary.get(k) is not None}
     for r in result.records:
@@ -89,6 +99,9 @@ def denoise(
     device: DeviceOpt = "auto",
     fresh: Fresh = False,
     as_json: AsJson = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Remove Gaussian noise.
 
@@ -96,7 +109,7 @@ def denoise(
     """
     _run("denoise", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
          prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, noise=noise)
+         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), noise=noise)
 
 
 @app.command("inpaint")
@@ -119,6 +132,9 @@ def inpaint(
     device: DeviceOpt = "auto",
     fresh: Fresh = False,
     as_json: AsJson = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Fill in missing pixels.
 
@@ -126,7 +142,7 @@ def inpaint(
     """
     _run("inpaint", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
          prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, mask=mask)
+         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), mask=mask)
 
 
 @app.command("jpeg")
@@ -148,6 +164,9 @@ def jpeg(
     device: DeviceOpt = "auto",
     fresh: Fresh = False,
     as_json: AsJson = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Remove JPEG compression artifacts.
 
@@ -155,7 +174,7 @@ def jpeg(
     """
     _run("jpeg", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
          prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, quality=quality)
+         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), quality=quality)
 
 
 @app.command("sr")
@@ -177,6 +196,9 @@ def super_resolution(
     device: DeviceOpt = "auto",
     fresh: Fresh = False,
     as_json: AsJson = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    gpus_per_task: GpusPerTaskOpt = 0.0,
 ) -> None:
     """Super-resolution: enlarge by FACTOR with a Lanczos downsampler in the loss.
 
@@ -184,4 +206,4 @@ def super_resolution(
     """
     _run("super_resolution", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
          prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, factor=factor)
+         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), factor=factor)

@@ -11,7 +11,9 @@ from gaplens.studies.base import Study, Unit, UnitOutput
 from gaplens.studies.data import DataSummary
 from gaplens.studies.evaluate import Evaluate
 from gaplens.studies.explain import Explain
+from gaplens.studies.gan import GanImages, GanTheory
 from gaplens.studies.models import ModelRef, model_refs, unique_labels
+from gaplens.studies.restore import Restore
 from gaplens.studies.robustness import Sweep
 from gaplens.studies.rules import RuleList
 from gaplens.studies.runner import Context, Runner, StudyResult, run_study
@@ -23,4 +25,5 @@ from gaplens.studies.visualize import Channels, ClassModels, DeepDream
 
 __all__ = ["Study", "Unit", "UnitOutput", "Context", "Runner", "StudyResult", "run_study", "ModelRef", "model_refs",
            "unique_labels", "DataSummary", "Train", "Evaluate", "Explain", "Sanity", "ClassModels", "Channels",
-           "DeepDream", "ShapeBias", "ShapeBiasFromDecisions", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList"]
+           "DeepDream", "ShapeBias", "ShapeBiasFromDecisions", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList",
+           "Restore", "GanTheory", "GanImages"]

@@ -36,6 +36,7 @@ from gaplens.data.folder import IMG_EXTENSIONS
 from gaplens.data.spec import SAMPLE_PREFIX, SYNTHETIC_PREFIX, ImageBatch, load_image_batch
 from gaplens.report.html import Finding, Section, register_section
 from gaplens.studies.base import Study, Unit, UnitOutput
+from gaplens.studies.executors import Executor
 from gaplens.studies.explain import Explain, align_batch
 from gaplens.studies.models import ModelRef, model_refs
 from gaplens.studies.runner import Context, Runner, safe_name
@@ -112,7 +113,7 @@ def load_audit_images(images: str, size: tuple[int, int] | None, limit: int) -> 
 def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.PathLike, *,
           train: str | None = None, stimuli: str | None = None, new: str | None = None,
           studies: Sequence[str] | None = None, quick: bool = False, fresh: bool = False, device: str = "auto",
-          progress: bool = True, trust_code: bool = False) -> Path:
+          progress: bool = True, trust_code: bool = False, executor: str | Executor | None = None) -> Path:
     """Run every study that applies to ``model`` on ``images`` into ``out``; returns ``report.html``.
 
     Args:
@@ -127,6 +128,7 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
         fresh: recompute every unit.
         trust_code: let ``model`` be a TorchScript archive or a ``module:factory`` spec, which
             runs its code (see :func:`gaplens.load_model`); only for code you trust.
+        executor: where units run (:func:`gaplens.studies.executors.make_executor`; default local).
     """
     from gaplens.studies import ClassModels, Evaluate, Sanity, ShapeBias, ShiftEvaluate, Sweep, Train
 
@@ -144,7 +146,7 @@ def audit(model: str | torch.nn.Module | ModelRef, images: str, out: str | os.Pa
     skipped: list[tuple[str, str]] = []  # (study, why it was left out)
     params = {"model": ref.spec or ref.label, "images": images, "train": train, "stimuli": stimuli, "new": new,
               "studies": chosen, "quick": quick}
-    with Runner(out, "audit", params, fresh=fresh, device=device, progress=progress) as runner:
+    with Runner(out, "audit", params, fresh=fresh, device=device, progress=progress, executor=executor) as runner:
         if "evaluate" in chosen:
             if labelled:
                 runner.run(Evaluate([ref], {Path(images).name or images: images}))

@@ -105,8 +105,6 @@ def _column(page, table_index: int, column: int) -> list[str]:
         ".map(r => r.cells[c].textContent.trim())", [table_index, column])
 
 
-@pytest.mark.xfail(strict=True, reason="report/template.html.j2 has no table-sorting script yet (issue 20: "
-                                       "the integrator adds the inline script proposed in the issue's report)")
 def test_a_table_sorts_by_clicking_its_header(page):
     page, events = page
     # the first table with at least three rows whose third column is numeric ("n", "accuracy", ...)
