@@ -10,6 +10,7 @@ from gaplens.studies.bagnet import BagNetStudy  # noqa: F401  (registers the "ba
 from gaplens.studies.base import Study, Unit, UnitOutput
 from gaplens.studies.data import DataSummary
 from gaplens.studies.evaluate import Evaluate
+from gaplens.studies.executors import Executor, LocalExecutor, RayExecutor, make_executor
 from gaplens.studies.explain import Explain
 from gaplens.studies.gan import GanImages, GanTheory
 from gaplens.studies.models import ModelRef, model_refs, unique_labels
@@ -26,4 +27,5 @@ from gaplens.studies.visualize import Channels, ClassModels, DeepDream
 __all__ = ["Study", "Unit", "UnitOutput", "Context", "Runner", "StudyResult", "run_study", "ModelRef", "model_refs",
            "unique_labels", "DataSummary", "Train", "Evaluate", "Explain", "Sanity", "ClassModels", "Channels",
            "DeepDream", "ShapeBias", "ShapeBiasFromDecisions", "Sweep", "ShiftEvaluate", "ShiftAnalyze", "RuleList",
-           "Restore", "GanTheory", "GanImages"]
+           "Restore", "GanTheory", "GanImages",
+           "Executor", "LocalExecutor", "RayExecutor", "make_executor"]
