@@ -48,7 +48,7 @@ class DemoConfig:
     size: int = 64
     n_train: int = 2000
     n_test: int = 800
-    epochs: int = 10
+    epochs: int = 8
     arch: str = "resnet"
     batch_size: int = 64
     lr: float = 2e-3
@@ -60,11 +60,11 @@ class DemoConfig:
     testbed_shift: float = 0.3
     vis_steps: int = 128
     n_sanity: int = 4
-    n_robustness: int = 100
-    random_labels_n_train: int = 1000
+    n_robustness: int = 64
+    random_labels_n_train: int = 600
     dream_size: int = 256
     distortion_size: int = 32
-    distortion_n_train: int = 1600
+    distortion_n_train: int = 1200
     distortion_n_test: int = 200
     distortion_epochs: int = 8
     restore_steps: int = 120
