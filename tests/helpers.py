@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread for the test, restored after: for tiny models, two OpenMP threads waiting
+    for each other on a shared 2-core machine are many times slower than one. Import it into a
+    conftest (or a test module) to apply it there."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def model_state(model: torch.nn.Module) -> dict:

@@ -1,14 +1,3 @@
 """The GAN tests train tiny networks: one thread is faster than two on a shared machine."""
 
-from __future__ import annotations
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from helpers import one_thread  # noqa: F401  (autouse: one torch thread per test)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import one_thread  # noqa: F401  (autouse: one torch thread per test)
 from scipy import stats
 
 import gaplens.studies.gan  # noqa: F401  (registers the "gan" section)
@@ -18,12 +19,6 @@ from gaplens.studies.report import render_report
 SMALL = dict(d_steps=200, game_steps=40, ring_steps=40, batch_size=128, snapshots=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_records_against_scipy_rerun_skips_and_a_change_reruns_one_unit(tmp_path):
