@@ -42,7 +42,7 @@ from gaplens.studies.fingerprint import data_digest
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; with the defaults, `make demo` takes about 4 min 40 s on two CPU cores, set-up included."""
+    """Sizes of the demo; with the defaults, `make demo` takes about 4 minutes on two CPU cores, set-up included."""
 
     classes: int = 8
     size: int = 48

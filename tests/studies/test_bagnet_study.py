@@ -104,10 +104,11 @@ def test_the_section_reports_what_the_records_show():
     rising = pd.DataFrame(rows("texture", {9: 0.99, 17: 1.0, 33: 0.97}, 0.98)
                           + rows("shape", {9: 0.4, 17: 0.7, 33: 0.8}, 0.6))
     section = BagNetStudy.section(rising, [])
-    found = {f.measure: f for f in section.findings}
-    assert found["shape-world accuracy, bagnet-33 minus bagnet-9"].value == pytest.approx(0.4)
-    assert found["shape-world: the most accurate model"].value == "bagnet-33"
-    assert found["texture-world accuracy, spread over patch sizes"].value == pytest.approx(0.03)
+    (finding,) = section.findings  # one finding per study
+    assert finding.measure == "shape-world accuracy, bagnet-33 minus bagnet-9"
+    assert finding.value == pytest.approx(0.4)
+    assert "most accurate on shape-world: bagnet-33 (0.8)" in finding.detail
+    assert "texture-world: every BagNet >= 0.97, spread over patch sizes 0.03" in finding.detail
     # two standard errors of 0.8 - 0.4 on 256 images each: 2 * sqrt((0.4 * 0.6 + 0.8 * 0.2) / 256) = 0.079
     assert ("Shape-world: bagnet-9 0.40, bagnet-17 0.70, bagnet-33 0.80, cnn 0.60. From the smallest to the largest "
             "patch, BagNet accuracy changes by +0.40 (two standard errors: 0.08; beyond noise); it rises with every "
@@ -121,7 +122,8 @@ def test_the_section_reports_what_the_records_show():
     assert "Chance is 0.25; 256 test images per world." in section.intro
     flat = pd.DataFrame(rows("shape", {9: 0.5, 17: 0.45}, 0.9))
     section = BagNetStudy.section(flat, [])
-    found = {f.measure: f for f in section.findings}
-    assert found["shape-world accuracy, bagnet-17 minus bagnet-9"].value == pytest.approx(-0.05)
-    assert found["shape-world: the most accurate model"].value == "cnn"
+    (finding,) = section.findings
+    assert finding.measure == "shape-world accuracy, bagnet-17 minus bagnet-9"
+    assert finding.value == pytest.approx(-0.05)
+    assert "most accurate on shape-world: cnn (0.9)" in finding.detail
     assert "does not rise" in section.intro and "Texture-world:" not in section.intro
