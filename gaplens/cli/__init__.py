@@ -22,6 +22,7 @@ import typer
 from gaplens.cli.common import (
     AddressOpt,
     AsJson,
+    DeviceOpt,
     ExecutorOpt,
     Fresh,
     GpusPerTaskOpt,
@@ -72,7 +73,7 @@ app.add_typer(pix2pix_app, name="pix2pix")
 def demo(
     out: Out = Path("runs/demo"),
     quick: Annotated[bool, typer.Option(help="A tiny, seconds-long version (smoke test).")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")] = "auto",
+    device: DeviceOpt = "auto",
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     gpus_per_task: GpusPerTaskOpt = 0.0,

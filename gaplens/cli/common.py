@@ -45,6 +45,7 @@ def fmt(value: object) -> str:
 
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; re-running resumes).")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model spec: checkpoint, torchvision:NAME, TorchScript or "
                                                        "module:factory (with --trust-code), ...")]

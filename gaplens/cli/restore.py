@@ -16,6 +16,7 @@ import typer
 from gaplens.cli.common import (
     AddressOpt,
     AsJson,
+    DeviceOpt,
     ExecutorOpt,
     Fresh,
     GpusPerTaskOpt,
@@ -42,7 +43,6 @@ PriorStepsOpt = Annotated[int, typer.Option(help="Steps of each fit of the prior
 WidthOpt = Annotated[int | None, typer.Option(help="Channels at every scale of the network (default: the task's).")]
 ScalesOpt = Annotated[int | None, typer.Option(help="Scales of the network (default 5; each side of the image must "
                                                     "be at least 2^(scales+1) pixels).")]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")]
 
 SUMMARY_KEYS = ("task", "image", "size", "steps_run", "stopped_at", "best_step", "stopped_psnr", "best_psnr",
                 "input_psnr", "baseline", "baseline_psnr", "seconds")
@@ -50,7 +50,8 @@ SUMMARY_KEYS = ("task", "image", "size", "steps_run", "stopped_at", "best_step",
 
 def _run(task: str, image: str, out: Path, *, resize: int | None, crop: int | None, steps: int | None, seed: int,
          stop: str, observed: bool, prior: bool, prior_steps: int, width: int | None, scales: int | None, device: str,
-         fresh: bool, as_json: bool, executor=None, **options) -> None:
+         fresh: bool, as_json: bool, executor: str, address: str | None, gpus_per_task: float, **options) -> None:
+    """Every restore command: its parameters as given (the task's own one, e.g. ``noise``, in ``options``)."""
     from gaplens.studies import run_study
     from gaplens.studies.restore import Restore
 
@@ -69,7 +70,8 @@ def _run(task: str, image: str, out: Path, *, resize: int | None, crop: int | No
     study = Restore(image=image, tasks=(task,), resize=resize, crop=crop or None, steps=steps, seed=seed, stop=stop,
                     observed=observed, prior=prior and not observed, prior_steps=prior_steps, settings=settings,
                     prior_settings=settings, **options)
-    result = run_study(study, out, fresh=fresh, device=device, command=f"restore {task}", executor=executor)
+    result = run_study(study, out, fresh=fresh, device=device, command=f"restore {task}",
+                       executor=executor_of(executor, address, gpus_per_task))
     summary = next(r for r in result.records if r.get("kind") == "summary")
     row = {k: summary[k] for k in SUMMARY_KEYS if summary.get(k) is not None}
     for r in result.records:
@@ -107,9 +109,7 @@ def denoise(
 
     Example: gaplens restore denoise --image sample:astronaut --noise 25 --out runs/dip
     """
-    _run("denoise", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
-         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), noise=noise)
+    _run("denoise", **locals())  # the parameters, as given
 
 
 @app.command("inpaint")
@@ -140,9 +140,7 @@ def inpaint(
 
     Example: gaplens restore inpaint --image sample:astronaut --mask text --out runs/dip-inpaint
     """
-    _run("inpaint", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
-         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), mask=mask)
+    _run("inpaint", **locals())
 
 
 @app.command("jpeg")
@@ -172,9 +170,7 @@ def jpeg(
 
     Example: gaplens restore jpeg --image sample:chelsea --quality 10 --out runs/dip-jpeg
     """
-    _run("jpeg", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
-         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), quality=quality)
+    _run("jpeg", **locals())
 
 
 @app.command("sr")
@@ -204,6 +200,4 @@ def super_resolution(
 
     Example: gaplens restore sr --image sample:astronaut --factor 4 --out runs/dip-sr
     """
-    _run("super_resolution", image, out, resize=resize, crop=crop, steps=steps, seed=seed, stop=stop, observed=observed,
-         prior=prior, prior_steps=prior_steps, width=width, scales=scales, device=device, fresh=fresh,
-         as_json=as_json, executor=executor_of(executor, address, gpus_per_task), factor=factor)
+    _run("super_resolution", **locals())
