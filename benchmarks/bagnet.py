@@ -28,6 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from timing import best_time
 from torch import nn
 
 from gaplens.interpretable import BagNet, evidence
@@ -89,16 +90,6 @@ def module_path(net: BagNet, x: torch.Tensor) -> torch.Tensor:
     own pass, the classifier on every position, then the mean."""
     features = net.layers(net.relu(net.bn1(net.conv2(net.conv1(x)))))
     return net.classifier(features).mean((2, 3))
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def interleaved(fns: dict, repeats: int) -> dict[str, float]:

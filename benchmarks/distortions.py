@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter, map_coordinates
+from timing import best_time
 from torch import nn
 
 from gaplens.robustness import DISTORTIONS, distort, sweep
@@ -158,16 +159,6 @@ for _name, _coherence in EIDOLON_COHERENCE.items():
 # -- timing -------------------------------------------------------------------------------------------------
 
 
-def _best(fn, repeat: int) -> float:
-    fn()  # warm-up (caches, allocator, lazy imports)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def _reference_loop(fn, images, level, target):
     rng = np.random.default_rng(0)
     return [fn(img, level, rng, target) for img in images]
@@ -185,9 +176,9 @@ def throughput(batch: int, size: int, repeat: int, reference_images: int) -> lis
     for name in DISTORTIONS.names():
         level = DISTORTIONS[name].parse(LEVELS[name])
         options = {"target_spectrum": target} if name == "power_equalisation" else {}
-        ours = _best(partial(distort, images, name, level, seed=0, **options), repeat) / batch
+        ours = best_time(partial(distort, images, name, level, seed=0, **options), repeat) / batch
         count = min(batch, reference_images if name.startswith("eidolon") else batch)
-        ref = _best(partial(_reference_loop, REFERENCE[name], numpy_images[:count], level, target), 1) / count
+        ref = best_time(partial(_reference_loop, REFERENCE[name], numpy_images[:count], level, target), 1) / count
         rows.append((name, 1 / ours, 1 / ref))
         print(f"| {name} | {level} | {1 / ours:,.0f} | {1 / ref:,.0f} | {ref / ours:.1f}x |", flush=True)
     return rows

@@ -17,23 +17,14 @@ Prints Markdown rows (seconds are wall-clock, best of ``--repeats``).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import best_time
 
 from gaplens.core.model import Classifier
 from gaplens.visualize import class_model, objectives, optimize
 from gaplens.visualize.transforms import STANDARD, Resize
 from gaplens.zoo import build
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -52,8 +43,10 @@ def main() -> None:
     class_model(model, classes=[0], steps=2)  # warm-up: lazy imports, allocator
 
     settings = {"steps": args.steps}
-    batched = best_of(args.repeats, lambda: class_model(model, classes=list(range(k)), batch_size=k, **settings))
-    separate = best_of(args.repeats, lambda: [class_model(model, classes=[c], **settings) for c in range(k)])
+    batched = best_time(lambda: class_model(model, classes=list(range(k)), batch_size=k, **settings), args.repeats,
+                        warmup=False)
+    separate = best_time(lambda: [class_model(model, classes=[c], **settings) for c in range(k)], args.repeats,
+                         warmup=False)
     print(f"torch {torch.__version__}, {args.threads} threads, zoo ResNet (8 classes, 64x64), "
           f"class_model defaults ({args.steps} steps, pixel, scaled standard transforms)")
     print("| benchmark | seconds | note |")
@@ -64,10 +57,11 @@ def main() -> None:
 
     goal = objectives.channel(args.layer, 0)
     lucent = {"param": "fourier", "size": 128, "steps": args.lucent_steps, "lr": 0.05}
-    plain = best_of(args.repeats, lambda: optimize(model, goal, transforms="standard", **lucent))
+    plain = best_time(lambda: optimize(model, goal, transforms="standard", **lucent), args.repeats, warmup=False)
     print(f"| one channel ({args.layer}:0), 128x128, Fourier, standard transforms, {args.lucent_steps} steps "
           f"| {plain:.1f} | |", flush=True)
-    upsampled = best_of(args.repeats, lambda: optimize(model, goal, transforms=[*STANDARD, Resize(224)], **lucent))
+    upsampled = best_time(lambda: optimize(model, goal, transforms=[*STANDARD, Resize(224)], **lucent), args.repeats,
+                          warmup=False)
     print(f"| same, upsampled to 224 px as Lucent's render_vis does | {upsampled:.1f} | |")
 
 
