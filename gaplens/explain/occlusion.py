@@ -21,10 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import operator
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 from torch import nn
@@ -33,6 +31,7 @@ from gaplens.core.batching import check_batch_size, map_batches
 from gaplens.core.device import model_device
 from gaplens.core.errors import InputError
 from gaplens.core.hooks import frozen
+from gaplens.core.layout import LayoutForward
 from gaplens.explain.base import check_inputs, model_dtype, register_method, select_scores
 
 logger = logging.getLogger(__name__)
@@ -162,27 +161,52 @@ def _input_rects(inputs, fill, grid: _Grid, window: tuple[int, int], stride: tup
     return _Rect(torch.where(covered[:, None], filled, original), y, x)
 
 
-#: Chunks evaluated both ways by ``incremental="auto"`` before it decides (the fastest of each is used).
-CALIBRATION_ROUNDS = 2
-#: Fewer chunks than this are evaluated whole by ``incremental="auto"``.
-MIN_CHUNKS_TO_CALIBRATE = 4
+#: In :class:`~gaplens.explain.incremental.Cost` totals, an element written or gathered costs as
+#: much as this many multiply-accumulates (measured on the CPU, float32; benchmarks/RESULTS.md).
+ELEMENT_MACS = 16.0
+#: ``incremental="auto"`` evaluates incrementally when that does at most this fraction of the work
+#: of evaluating a whole image (both counted as ``macs + ELEMENT_MACS * elements``). On the ten
+#: torchvision architectures of benchmarks/RESULTS.md the counted ratio was 0.20-0.72 where
+#: incremental evaluation was faster and 0.86-1.0 elsewhere, where the engine's per-op overhead
+#: (up to 1.6x on densenet121's 374 ops) can outweigh a small saving; 0.8 lies between.
+MAX_WORK_RATIO = 0.8
 
 
 @dataclass
 class Evaluation:
     """How the occluded images were evaluated: ``"incremental"`` or ``"whole"``, and why.
 
-    ``seconds`` holds the calibration timings per occluded image (``{"whole": ..,
-    "incremental": ..}``) when ``incremental="auto"`` measured both ways, else ``{}``.
+    ``work_ratio`` is the work of one window evaluated incrementally over that of one whole image
+    (see :data:`MAX_WORK_RATIO`) when ``incremental="auto"`` counted it, else ``None``.
     """
 
     mode: str
     reason: str
-    seconds: dict
+    work_ratio: float | None = None
 
     def as_dict(self) -> dict:
-        return {"evaluation": self.mode, "reason": self.reason,
-                **{f"seconds_per_image_{k}": v for k, v in self.seconds.items()}}
+        out = {"evaluation": self.mode, "reason": self.reason}
+        if self.work_ratio is not None:
+            out["work_ratio"] = self.work_ratio
+        return out
+
+
+def _decide(engine, rects) -> Evaluation:
+    """``"auto"``'s choice: the counted work of one window evaluated incrementally vs a whole image.
+
+    Every window changes a rectangle of the same size in each map (windows at the border are
+    shifted inwards), so one window's count holds for all; it costs about one occluded image.
+    """
+    from gaplens.explain.incremental import Cost
+
+    cost = Cost()
+    engine.logits(rects.y.new_zeros(1), type(rects)(rects.values[:1], rects.y[:1], rects.x[:1]), cost)
+    per_window = cost.total(ELEMENT_MACS)
+    whole = engine.cost_per_image.total(ELEMENT_MACS)
+    ratio = per_window / whole if whole > 0 else math.inf
+    counted = (f"a window evaluated incrementally costs {ratio:.0%} of a whole image (multiply-accumulates and "
+               f"elements moved); incremental below {MAX_WORK_RATIO:.0%}")
+    return Evaluation("incremental" if ratio <= MAX_WORK_RATIO else "whole", counted, ratio)
 
 
 def _occluded_outputs(
@@ -203,18 +227,18 @@ def _occluded_outputs(
     then row-major window order, with the :class:`Evaluation` used. Must be called under
     ``torch.no_grad()``.
 
-    With ``incremental`` (``"auto"``: when the model allows it, and when it is faster), each
+    With ``incremental`` (``"auto"``: when the model allows it, and when it is cheaper), each
     chunk is evaluated by :class:`gaplens.explain.incremental.IncrementalOcclusion`, which
     recomputes only the activations a window changes; images are then taken in groups of
     ``max(4, batch_size // windows)``, whose unoccluded activations are kept for the group's
     chunks (chunks may span the images of a group, so few are left part-filled).
 
-    ``"auto"`` never loses much to whole images: the first :data:`CALIBRATION_ROUNDS` chunks are
-    evaluated both ways (in alternating order) and timed, and the rest of the work goes the way
-    whose estimated remaining cost (rows x the fastest seconds per row seen, plus the unoccluded
-    pass of every further group for incremental) is smaller. Jobs of fewer than
-    :data:`MIN_CHUNKS_TO_CALIBRATE` chunks are evaluated whole: there is nothing to amortize a
-    measurement over.
+    ``"auto"`` decides from a count of the work, not from timings (which a loaded machine makes
+    noisy): one window is evaluated incrementally while its multiply-accumulates and moved
+    elements are counted, the unoccluded pass counts those of a whole image, and the work goes
+    incrementally only when a window costs at most :data:`MAX_WORK_RATIO` of a whole image. The
+    decision costs about three image evaluations (the unoccluded pass both ways, one window).
+    Batches go to the model channels-last on the CPU (:mod:`gaplens.core.layout`).
     """
     from gaplens.explain.base import advance, declare_work
     from gaplens.explain.incremental import Unsupported, _Flat, incremental_engine
@@ -222,74 +246,45 @@ def _occluded_outputs(
     n = inputs.shape[0]
     p = grid.size
     declare_work(n * p)
-    n_chunks = math.ceil(n * p / batch_size)
-    if incremental == "auto" and n_chunks < MIN_CHUNKS_TO_CALIBRATE:
-        engine, reason = None, f"{n_chunks} chunk(s) of work: whole images, nothing to amortize a measurement over"
-    else:
-        engine, reason = incremental_engine(model) if incremental else (None, "incremental=False")
+    forward = LayoutForward(model, inputs.device)
+    engine, reason = incremental_engine(model) if incremental else (None, "incremental=False")
     if engine is None and incremental is True:
         raise _not_incremental(reason)
-    calibrate = engine is not None and incremental == "auto"
+    decide = engine is not None and incremental == "auto"
     evaluation = Evaluation("incremental" if engine is not None else "whole",
-                            "incremental=True" if engine is not None else reason, {})
+                            "incremental=True" if engine is not None else reason)
     group = max(4, batch_size // p) if engine is not None else n
-    per_row: dict[str, list[float]] = {"incremental": [], "whole": []}
-    prepare_seconds = 0.0
     parts: list[tuple[torch.Tensor, ...]] = []
-    done = 0  # rows evaluated
     first = 0
     while first < n:
         images, fills = inputs[first : first + group], fill[first : first + group]
         if engine is not None:
-            started = time.perf_counter()
             try:  # the unoccluded pass, checked against the model's own output
-                engine.prepare(images, model(images.clone()))  # a clone: the caller's images stay as they are
+                reference = forward(images.clone())  # a clone: the caller's images stay as they are
+                engine.prepare(forward.place(images), reference)
             except Unsupported as exc:
                 if incremental is True:
                     raise _not_incremental(str(exc)) from None
-                engine, calibrate = None, False  # whole images from here on
-                evaluation = Evaluation("whole", str(exc), {})
-            prepare_seconds = time.perf_counter() - started
+                engine, decide = None, False  # whole images from here on
+                evaluation = Evaluation("whole", str(exc))
         if engine is not None:
             flat_images, flat_fills = _Flat.of(images), _Flat.of(fills)
         count = images.shape[0] * p
         for start in range(0, count, batch_size):
             flat = torch.arange(start, min(start + batch_size, count), device=inputs.device)
             image, position = flat // p, flat % p
-
-            whole = partial(_whole_logits, model, grid, images, fills, image, position)
-            by_rectangles = partial(_rect_logits, engine, flat_images, flat_fills, grid, window, stride, image,
-                                    position) if engine is not None else None
-            if calibrate:
-                ways = {"incremental": by_rectangles, "whole": whole}
-                order = ("incremental", "whole") if len(per_row["whole"]) % 2 == 0 else ("whole", "incremental")
-                for way in order:
-                    started = time.perf_counter()
-                    result = ways[way]()
-                    per_row[way].append((time.perf_counter() - started) / len(flat))
-                    if way == "incremental":
-                        logits = result
-                if len(per_row["whole"]) >= CALIBRATION_ROUNDS or start + batch_size >= count:
-                    calibrate = False
-                    remaining = n * p - done - len(flat)
-                    later_groups = math.ceil((n - first - images.shape[0]) / group)
-                    cost_inc = remaining * min(per_row["incremental"]) + later_groups * prepare_seconds
-                    cost_whole = remaining * min(per_row["whole"])
-                    seconds = {way: min(values) for way, values in per_row.items()}
-                    if cost_inc < cost_whole:
-                        evaluation = Evaluation("incremental", f"measured: about {cost_inc:.2g} s left incrementally "
-                                                f"vs {cost_whole:.2g} s whole", seconds)
-                    else:
-                        evaluation = Evaluation("whole", f"measured: about {cost_whole:.2g} s left whole vs "
-                                                f"{cost_inc:.2g} s incrementally", seconds)
-                        engine = None  # the rest of this group and every later image: whole
-            elif engine is not None:
-                logits = by_rectangles()
+            if engine is not None:
+                rects = _input_rects(flat_images, flat_fills, grid, window, stride, image, position)
+                if decide:
+                    decide, evaluation = False, _decide(engine, rects)
+                    if evaluation.mode == "whole":
+                        engine = None  # this group and every later image: whole
+            if engine is not None:
+                logits = engine.logits(image, rects)
             else:
-                logits = whole()
+                logits = _whole_logits(forward, grid, images, fills, image, position)
             parts.append(_as_tuple(reduce(logits, image + first)))
             advance(len(flat))
-            done += len(flat)
         first += images.shape[0]
         if engine is None:
             group = n  # whole images from here on: the remaining images in one group
@@ -297,13 +292,9 @@ def _occluded_outputs(
     return tuple(torch.cat(values).view(n, *grid.shape) for values in zip(*parts, strict=True)), evaluation
 
 
-def _whole_logits(model, grid: _Grid, images, fills, image, position) -> torch.Tensor:
+def _whole_logits(forward: LayoutForward, grid: _Grid, images, fills, image, position) -> torch.Tensor:
     mask = grid.masks(position)[:, None]  # (B, 1, H, W), the same for the 3 channels
-    return model(torch.where(mask, fills[image], images[image]))
-
-
-def _rect_logits(engine, flat_images, flat_fills, grid: _Grid, window, stride, image, position) -> torch.Tensor:
-    return engine.logits(image, _input_rects(flat_images, flat_fills, grid, window, stride, image, position))
+    return forward(torch.where(mask, fills[image], images[image]))
 
 
 def _as_tuple(out) -> tuple[torch.Tensor, ...]:
@@ -336,18 +327,19 @@ def occlusion(
             broadcastable to ``(N, 3, H, W)`` (e.g. ``(3, 1, 1)`` per channel, ``(3, H, W)``).
         incremental: ``"auto"`` (default) evaluates occluded images incrementally, recomputing
             only the activations a window changes (:mod:`gaplens.explain.incremental`; the
-            same values up to float rounding), when ``torch.fx`` can trace the model, and whole
-            images otherwise, and only when a timed first chunk says it is faster for this
-            model and image size (see :func:`_occluded_outputs`); ``True`` requires it (error
-            naming the obstacle); ``False`` always evaluates whole images.
+            same values up to float rounding), when ``torch.fx`` can trace the model and a count
+            of the work on the first chunk says a window costs at most
+            :data:`MAX_WORK_RATIO` of a whole image (see :func:`_occluded_outputs`), and whole
+            images otherwise; ``True`` requires it (error naming the obstacle); ``False``
+            always evaluates whole images.
 
     Returns:
         ``(N, 3, H, W)``: for each pixel, the mean over the windows covering it of
         ``score(original) - score(occluded)`` (positive: occluding it lowers the score); the
         three channels are equal. ``result.details`` says how it was computed:
         ``{"evaluation": "incremental" | "whole", "reason": ..., "window": (h, w), "stride":
-        (h, w), "seconds_per_image_whole": ..., "seconds_per_image_incremental": ...}`` (the
-        timings only when ``"auto"`` measured them); the same line is logged at INFO level.
+        (h, w), "work_ratio": ...}`` (the ratio only when ``"auto"`` counted it); the same line
+        is logged at INFO level.
     """
     window, stride = default_window(inputs, window, stride)
     grid = _grid(inputs, window, stride)

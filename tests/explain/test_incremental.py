@@ -12,7 +12,7 @@ from torch.overrides import TorchFunctionMode
 from gaplens.core.errors import InputError
 from gaplens.core.model import Classifier
 from gaplens.explain import attribute, occlusion_top_class
-from gaplens.explain.incremental import incremental_engine
+from gaplens.explain.incremental import Cost, _Rect, incremental_engine
 from gaplens.zoo import build
 
 
@@ -80,7 +80,10 @@ def test_incremental_equals_whole_images(name, size, window, stride):
 
 
 class _ConvShapes(TorchFunctionMode):
-    """Records the output shape of every convolution with a given weight."""
+    """Records the output shape of every convolution with a weight of a given weight's shape.
+
+    (The shape, not the tensor: the engine folds a BatchNorm into the conv before it, a new weight.)
+    """
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__()
@@ -88,7 +91,7 @@ class _ConvShapes(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if func in (F.conv2d, torch.conv2d) and args[1] is self.weight:
+        if func in (F.conv2d, torch.conv2d) and args[1].shape == self.weight.shape:
             self.shapes.append(tuple(out.shape))
         return out
 
@@ -250,3 +253,49 @@ def test_review_patterns(variant, incremental):
     torch.testing.assert_close(auto, whole, rtol=1e-10, atol=1e-12)
     if variant not in ("dict", "buffer"):
         assert_same_state(before, model_state(model))
+
+
+def test_cost_counts_the_work_in_closed_form():
+    """The unoccluded pass counts each layer's multiply-accumulates and written elements; a window's
+    pass counts the conv on the window grown by its kernel, the crop it gathered, and the full map
+    gathered where the network leaves the rectangles (the flatten)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16 * 16, 5))
+    model = model.double().eval()
+    engine, why = incremental_engine(model)
+    assert engine is not None, why
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        engine.prepare(x, model(x))
+    full = 4 * 16 * 16
+    assert engine.cost_per_image.macs == full * 3 * 3 * 3 + 5 * full
+    assert engine.cost_per_image.elements == 3 * full + 5  # conv, relu, flatten; logits
+    window = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    cost = Cost()
+    with torch.no_grad():
+        logits = engine.logits(torch.tensor([1]), _Rect(window, torch.tensor([6]), torch.tensor([5])), cost)
+        occluded = x[1:].clone()
+        occluded[..., 6:10, 5:9] = window
+        torch.testing.assert_close(logits, model(occluded), rtol=1e-12, atol=1e-12)
+    changed = 4 * 6 * 6  # the 4 x 4 window grown by the 3 x 3 kernel
+    assert cost.macs == changed * 3 * 3 * 3 + 5 * full
+    # the 8 x 8 x 3 crop, conv and relu on the changed part, the full map gathered, flatten, logits
+    assert cost.elements == 3 * 8 * 8 + 2 * changed + 2 * full + 5
+
+
+def test_auto_decides_from_the_counted_work():
+    """A deep conv net occluded by small windows changes little of each map: incremental; the ViT
+    pattern reshapes its patch embedding to tokens, after which every op is dense: whole images."""
+    from explain.architectures import build as build_pattern
+
+    from gaplens.explain.occlusion import MAX_WORK_RATIO
+
+    x = torch.rand(1, 3, 64, 64)
+    conv = attribute(Classifier(build("vgg", 3)).eval(), x, target=0, method="occlusion", window=8, stride=8)
+    assert conv.details["evaluation"] == "incremental" and conv.details["work_ratio"] <= MAX_WORK_RATIO
+    assert f"{conv.details['work_ratio']:.0%}" in conv.details["reason"]
+    vit = build_pattern("vit")
+    x = torch.rand(1, 3, 32, 32)
+    tokens = attribute(vit, x, target=0, method="occlusion", window=8, stride=8)
+    assert tokens.details["evaluation"] == "whole" and tokens.details["work_ratio"] > MAX_WORK_RATIO
+    forced = attribute(vit, x, target=0, method="occlusion", window=8, stride=8, incremental=True)
+    torch.testing.assert_close(tokens, forced, rtol=1e-4, atol=1e-6)
