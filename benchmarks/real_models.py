@@ -118,14 +118,15 @@ def occlusion_timing(model, x: torch.Tensor, target: torch.Tensor, repeats: int,
                 continue
             best[name] = min(best[name], time.perf_counter() - started)
             details = getattr(out, "details", None)
-            if details:
-                notes[name] = details["evaluation"] + (f" (work ratio {details['work_ratio']:.2f})"
-                                                       if "work_ratio" in details else "")
+            note = details["evaluation"] if details else ""
+            if details and "work_ratio" in details:
+                note += f" (work ratio {details['work_ratio']:.2f})"
             if reference is None:
                 reference = out
             else:
                 rel = float((out - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
-                notes[name] = (notes.get(name, "").split(";")[0] + f"; max rel. diff {rel:.1e}").strip("; ")
+                note = f"{note}; max rel. diff {rel:.1e}".strip("; ")
+            notes[name] = note
     plain = min((v for k, v in best.items() if k.startswith("Captum") and "channels" not in k), default=None)
     layout = min((v for k, v in best.items() if "channels-last" in k), default=None)
     whole = best.get("gaplens whole images")

@@ -110,17 +110,22 @@ class Cost:
     Convolutions, linear layers, matrix products and attention count their multiply-accumulates
     (pooling counts its window's comparisons); every op also counts the elements it writes, and
     a gathered crop counts its elements. Ops of unknown cost count only their output's elements.
+    ``largest_map`` is the most bytes one row (one image or window) of a 4-D map computed on full
+    maps took: what a batch of rows must keep in the caches at once.
     """
 
     macs: float = 0.0
     elements: float = 0.0
+    largest_map: float = 0.0
 
     def add(self, other: Cost) -> None:
         self.macs += other.macs
         self.elements += other.elements
+        self.largest_map = max(self.largest_map, other.largest_map)
 
     def scaled(self, factor: float) -> Cost:
-        return Cost(self.macs * factor, self.elements * factor)
+        """The work of ``factor`` times as many rows (``largest_map`` is per row: unchanged)."""
+        return Cost(self.macs * factor, self.elements * factor, self.largest_map)
 
     def total(self, element_macs: float) -> float:
         """One number: ``macs + element_macs * elements`` (an element moved costs ``element_macs``)."""
@@ -148,6 +153,7 @@ def _op_cost(node: fx.Node, modules: dict[str, nn.Module], args: tuple, out: obj
     if not outs:
         return Cost(0.0, 0.0)
     first = outs[0]
+    largest = first[0].numel() * first.element_size() if first.dim() == 4 and len(first) else 0
     macs = 0
     if node.op == "call_module":
         module = modules[node.target]
@@ -165,7 +171,7 @@ def _op_cost(node: fx.Node, modules: dict[str, nn.Module], args: tuple, out: obj
         macs = first.numel() * args[1][0].numel()
     elif node.target is F.scaled_dot_product_attention and len(args) >= 2:
         macs = 2 * args[0].numel() * args[1].shape[-2]
-    return Cost(float(macs), float(elements))
+    return Cost(float(macs), float(elements), float(largest))
 
 
 class _Static:
@@ -344,6 +350,9 @@ _ALIAS_METHODS = {"contiguous", "view", "reshape", "flatten", "permute", "transp
                   "expand", "detach", "to", "type", "float", "double", "half", "view_as", "reshape_as", "expand_as",
                   "narrow", "__getitem__"}
 _ALIAS_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, *_DROPOUT_MODULES)
+#: functions that may return their input or a view of it
+_ALIAS_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.permute, torch.transpose,
+                    torch.narrow}
 
 
 def _inplace_is_safe(node: fx.Node, modules: dict[str, nn.Module], dynamic: dict[fx.Node, bool]) -> bool:
@@ -365,7 +374,7 @@ def _inplace_is_safe(node: fx.Node, modules: dict[str, nn.Module], dynamic: dict
                 continue
             return module.__module__.startswith("torch.nn.modules")  # library layers make new tensors
         if source.op == "call_function":
-            if _is_inplace(source, modules):
+            if _is_inplace(source, modules) or source.target in _ALIAS_FUNCTIONS:
                 source = source.args[0] if isinstance(source.args[0], fx.Node) else None
                 continue
             return source.target in _FRESH_FUNCTIONS or source.target in _UNARY_FUNCTIONS
@@ -493,7 +502,7 @@ class IncrementalOcclusion:
     def _gather(self, flat: _Flat, image, y, x, h: int, w: int, rect: _Rect | None) -> torch.Tensor:
         out = _gather(flat, image, y, x, h, w, rect)
         if self.ledger is not None:
-            self.ledger.add(Cost(0, out.numel()))
+            self.ledger.add(Cost(0, out.numel(), out[0].numel() * out.element_size() if len(out) else 0))
         return out
 
     def _attribute(self, node: fx.Node) -> object:

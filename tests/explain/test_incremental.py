@@ -104,8 +104,10 @@ def test_only_the_changed_region_is_recomputed():
                   incremental=True)
     full = [s for s in seen.shapes if s[-2:] == (64, 64)]
     crops = [s for s in seen.shapes if s[-2:] != (64, 64)]
-    # 64 windows x 2 images in chunks of 16; 8 x 8 windows grown by the 3 x 3 kernel
-    assert len(crops) == 2 * 64 // 16 and all(s == (16, 16, 10, 10) for s in crops)
+    # one window counted first (the probe), then 64 windows x 2 images in chunks of 16; 8 x 8 windows
+    # grown by the 3 x 3 kernel
+    assert crops[0] == (1, 16, 10, 10)
+    assert len(crops) == 1 + 2 * 64 // 16 and all(s == (16, 16, 10, 10) for s in crops[1:])
     # full-size passes are the unoccluded ones: input checks and scores, then for the group of both
     # images the model's own forward and the traced one
     assert len(full) <= 4 and all(s[0] <= 2 for s in full)
@@ -299,3 +301,30 @@ def test_auto_decides_from_the_counted_work():
     assert tokens.details["evaluation"] == "whole" and tokens.details["work_ratio"] > MAX_WORK_RATIO
     forced = attribute(vit, x, target=0, method="occlusion", window=8, stride=8, incremental=True)
     torch.testing.assert_close(tokens, forced, rtol=1e-4, atol=1e-6)
+
+
+class _InplaceAfterFlatten(nn.Module):
+    """EfficientNet's head: pooled maps, ``torch.flatten``, then an in-place dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(0.2, inplace=True)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.drop(torch.flatten(self.pool(self.conv(x)), 1)))
+
+
+def test_inplace_op_after_a_view_function_is_safe():
+    """``torch.flatten`` may return a view of its input: the in-place dropout after it is safe
+    because the pooled map it views has no other user."""
+    torch.manual_seed(0)
+    model = _InplaceAfterFlatten().double().eval()
+    engine, why = incremental_engine(model)
+    assert engine is not None, why
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    common = {"target": [0, 2], "method": "occlusion", "score": "logit", "window": 4, "stride": 4}
+    torch.testing.assert_close(attribute(model, x, incremental=True, **common),
+                               attribute(model, x, incremental=False, **common), rtol=1e-10, atol=1e-12)

@@ -7,9 +7,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from captum.attr import Occlusion
 from helpers import assert_same_state, model_state
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from gaplens.core.errors import InputError
 from gaplens.explain import METHODS, attribute, occlusion_top_class
@@ -247,8 +249,54 @@ def test_auto_says_how_it_evaluated(tiny_vgg, caplog):
     assert auto.details["window"] == (8, 8) and auto.details["stride"] == (4, 4)
     forced = attribute(tiny_vgg, x, target=1, method="occlusion", window=8, stride=4, batch_size=8,
                        incremental=True)
-    assert forced.details["evaluation"] == "incremental" and "work_ratio" not in forced.details
+    assert forced.details["evaluation"] == "incremental" and forced.details["work_ratio"] == auto.details["work_ratio"]
     torch.testing.assert_close(auto, forced)
     whole = attribute(tiny_vgg, x, target=1, method="occlusion", window=8, stride=4, incremental=False)
     assert whole.details == {"evaluation": "whole", "reason": "incremental=False", "window": (8, 8),
                              "stride": (4, 4)}
+
+
+class _WideMaps(nn.Module):
+    """64 channels at 64 x 64 px: 1 MiB of float32 per image and map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 3, padding=1)
+        self.fc = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+class _LinearBatches(TorchFunctionMode):
+    """Records the batch size of every ``F.linear`` call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.linear:
+            self.sizes.append(args[0].shape[0])
+        return func(*args, **(kwargs or {}))
+
+
+def test_passes_are_sized_for_the_caches():
+    """A row's full map of 1 MiB: passes of CACHE_BYTES / 1 MiB = 16 rows, not batch_size = 64; a
+    model with small maps keeps batch_size; never fewer than MIN_ROWS."""
+    from gaplens.explain.occlusion import CACHE_BYTES, MIN_ROWS, _cache_rows
+
+    assert CACHE_BYTES // 2**20 == 16
+    assert _cache_rows(2**20, 64) == 16 and _cache_rows(2**20, 10) == 10 and _cache_rows(0, 64) == 64
+    assert _cache_rows(64 * 2**20, 64) == MIN_ROWS
+    model = _WideMaps().eval()
+    x = torch.rand(1, 3, 64, 64)
+    with _LinearBatches() as seen:
+        result = attribute(model, x, target=0, method="occlusion", window=8, stride=8, batch_size=64)
+    assert result.details["evaluation"] == "incremental"
+    # single rows: the unoccluded passes (target, scores, the model and its trace) and the probe's
+    # window; then the 64 windows
+    assert seen.sizes[-4:] == [16] * 4 and set(seen.sizes[:-4]) == {1}
+    with _LinearBatches() as seen:
+        attribute(model, x, target=0, method="occlusion", window=8, stride=8, batch_size=64, incremental=False)
+    assert seen.sizes[-1] == 64 and set(seen.sizes[:-1]) == {1}
