@@ -26,7 +26,10 @@ models in ``--captum-peers``, Captum's ``Occlusion`` at several ``perturbations_
 best is the peer) and with a channels-last forward; interleaved and repeated, the minimum of each
 kept. Each row also gives whole images' time over its own (auto must never be below 1).
 
-``--shim-torchvision-ops``: a torchvision wheel built for another torch (here: the CUDA build of
+On this machine: a separate venv with ``pip install torch==2.14.1 torchvision==0.29.1 captum timm``
+(a CUDA build, run on the CPU), then ``pip install -e .`` of gaplens.
+
+``--shim-torchvision-ops``: a torchvision wheel built for another torch (e.g. the CUDA build of
 torchvision 0.28 beside the CPU torch 2.13) fails to import because its C operators are missing;
 the flag declares the two operator schemas its import registers (``nms``, ``qnms``; no
 implementation: classification models never call them) so that the model definitions load.
@@ -142,7 +145,9 @@ def occlusion_timing(model, x: torch.Tensor, target: torch.Tensor, repeats: int,
 
 
 def build_model(source: str, name: str) -> Classifier:
-    """A random-weight model in eval mode, wrapped with ImageNet normalization."""
+    """A random-weight model (seeded: the same weights in every run) in eval mode, wrapped with
+    ImageNet normalization."""
+    torch.manual_seed(0)
     if source == "torchvision":
         import torchvision
 
