@@ -56,7 +56,7 @@ TORCHVISION_MODELS = ["resnet50", "vgg16_bn", "densenet121", "mobilenet_v3_small
                       "inception_v3", "convnext_tiny", "vit_b_16", "swin_t", "regnet_y_400mf"]
 SIZES = {"inception_v3": 299}
 OPTIONS = {"integrated_gradients": {"n_steps": 16}, "smoothgrad": {"n_samples": 8}, "smoothgrad_sq": {"n_samples": 8},
-           "vargrad": {"n_samples": 8}, "occlusion": {"window": 32, "stride": 16}}
+           "vargrad": {"n_samples": 8}, "occlusion": {"window": 32, "stride": 16, "score": "logit"}}
 CAPTUM = ("gradient", "integrated_gradients", "occlusion")
 
 
@@ -151,7 +151,7 @@ def build_model(source: str, name: str) -> Classifier:
     if source == "torchvision":
         import torchvision
 
-        kwargs = {"aux_logits": False, "init_weights": False} if name == "inception_v3" else {}
+        kwargs = {"aux_logits": False, "init_weights": True} if name == "inception_v3" else {}
         network = torchvision.models.get_model(name, weights=None, **kwargs)
     else:
         import timm
@@ -169,9 +169,9 @@ def captum_reference(model, method: str, x: torch.Tensor, target: torch.Tensor) 
         return Saliency(model).attribute(x.clone().requires_grad_(), target=target, abs=False)
     if method == "integrated_gradients":
         return IntegratedGradients(model).attribute(x, target=target, n_steps=16, internal_batch_size=32)
-    return Occlusion(lambda z: model(z).softmax(1)).attribute(
-        x, target=target, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16), baselines=0.5,
-        perturbations_per_eval=32)
+    # logits, not probabilities: random weights often saturate the softmax (all-zero maps agree vacuously)
+    return Occlusion(model).attribute(x, target=target, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
+                                      baselines=0.5, perturbations_per_eval=32)
 
 
 def run_one(model, method: str, x: torch.Tensor, target: torch.Tensor, captum: bool) -> dict:
