@@ -215,6 +215,12 @@ def default_cam_layer(model: nn.Module, inputs: torch.Tensor) -> str:
     for (name, _, layout, geometry), grad in zip(reversed(candidates), reversed(grads), strict=True):
         if grad is not None and to_nchw(grad, layout, geometry).abs().amax(dim=1).gt(0).sum() > 1:
             return name
+    if candidates and not any(g is not None and bool(g.abs().max() > 0) for g in grads):
+        raise InputError(
+            f"{network_name(model)}: the score's gradient is zero at every layer Grad-CAM could map to space "
+            f"({len(candidates)} of them), so none can be chosen; is the classifier head untrained (torchvision "
+            "initializes a ViT's head to zeros)? Pass layer= explicitly or load trained weights"
+        )
     raise InputError(
         f"{network_name(model)} has no layer whose output Grad-CAM can map to space (an (N, C, h, w) feature "
         "map, an (N, h, w, C) channels-last map or (N, tokens, C) patch tokens) and that the score's gradient "

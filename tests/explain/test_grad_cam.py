@@ -91,3 +91,17 @@ def test_bad_layers(tiny_resnet):
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
     with pytest.raises(InputError, match="map to space"):
         attribute(mlp, torch.rand(1, 3, 4, 4), method="grad_cam")
+
+
+def test_default_layer_names_a_zero_gradient():
+    """A head initialized to zeros (torchvision's ViT) gives every layer a zero gradient: the
+    refusal says so instead of claiming no layer maps to space."""
+    from explain.architectures import build as build_pattern
+
+    vit = build_pattern("vit")
+    head = [m for m in vit.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+    with pytest.raises(InputError, match="gradient is zero at every layer.*layer="):
+        default_cam_layer(vit, torch.rand(1, 3, 32, 32))
