@@ -134,14 +134,13 @@ def occlusion_timing(model, x: torch.Tensor, target: torch.Tensor, repeats: int,
     layout = min((v for k, v in best.items() if "channels-last" in k), default=None)
     whole = best.get("gaplens whole images")
     rows = []
-    for name in notes.keys() | best.keys():
+    for name in dict.fromkeys([*best, *notes]):  # the timed runs in order, then the refused ones
         seconds = best.get(name)
         rows.append({"run": name, "seconds": seconds, "note": notes.get(name, ""),
                      "vs_captum_best": plain / seconds if plain and seconds else None,
                      "vs_captum_channels_last": layout / seconds if layout and seconds else None,
                      "vs_whole": whole / seconds if whole and seconds else None})
-    order = list(best) + [k for k in notes if k not in best]
-    return sorted(rows, key=lambda row: order.index(row["run"]))
+    return rows
 
 
 def build_model(source: str, name: str) -> Classifier:

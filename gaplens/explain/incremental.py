@@ -487,8 +487,7 @@ class IncrementalOcclusion:
         if node.op == "call_method" and node.target in _STRIDED_VIEWS and isinstance(args[0], torch.Tensor):
             args = (args[0].contiguous(), *args[1:])  # view() needs the usual layout, not channels-last
         if node.op == "call_module":
-            module = self.modules[node.target]
-            out = module(*args, **kwargs)
+            out = self.modules[node.target](*args, **kwargs)
         elif node.op == "call_function":
             out = node.target(*args, **kwargs)
         elif node.op == "call_method":
@@ -591,11 +590,15 @@ class IncrementalOcclusion:
         if state is _STATIC:
             return self.base[node]
         if isinstance(state, _Rect):
-            base = self.base[node]
-            zeros = torch.zeros_like(state.y)
-            full = self._gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], state)
-            return full.contiguous(memory_format=self.layout)
+            return self._full(node, state, image)
         return state
+
+    def _full(self, node: fx.Node, rect: _Rect, image: torch.Tensor) -> torch.Tensor:
+        """``node``'s full maps for every window: its unoccluded map with ``rect`` pasted in."""
+        base = self.base[node]
+        zeros = torch.zeros_like(rect.y)
+        full = self._gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect)
+        return full.contiguous(memory_format=self.layout)
 
     def _step(self, node: fx.Node, env: dict, image: torch.Tensor) -> object:
         inputs = [a for a in node.all_input_nodes if self.dynamic[a] and env[a] is not _STATIC]
@@ -616,9 +619,7 @@ class IncrementalOcclusion:
         base = self.base[node]
         h, w = rect.values.shape[-2:]
         if h * w >= DENSE_FRACTION * base.shape[-2] * base.shape[-1]:
-            zeros = torch.zeros_like(rect.y)
-            full = self._gather(self._flat(node), image, zeros, zeros, base.shape[-2], base.shape[-1], rect)
-            return full.contiguous(memory_format=self.layout)
+            return self._full(node, rect, image)
         return rect
 
     def _incremental(self, node: fx.Node, env: dict, rects: list[fx.Node], image: torch.Tensor) -> _Rect | None:

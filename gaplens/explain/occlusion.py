@@ -206,8 +206,9 @@ def _cache_rows(row_bytes: float, batch_size: int) -> int:
     return min(batch_size, max(MIN_ROWS, int(CACHE_BYTES // row_bytes)))
 
 
-def _probe(engine, rects, incremental: bool | str, batch_size: int) -> tuple[Evaluation, int]:
-    """One window evaluated incrementally with its work counted: the evaluation and the rows per pass.
+def _probe(engine, rect, incremental: bool | str, batch_size: int) -> tuple[Evaluation, int]:
+    """Window ``rect`` (of image 0) evaluated incrementally with its work counted: the evaluation
+    and the rows per pass.
 
     Every window changes a rectangle of the same size in each map (windows at the border are
     shifted inwards), so one window's count holds for all; it costs about one occluded image.
@@ -216,9 +217,10 @@ def _probe(engine, rects, incremental: bool | str, batch_size: int) -> tuple[Eva
     from gaplens.explain.incremental import Cost
 
     cost = Cost()
-    engine.logits(rects.y.new_zeros(1), type(rects)(rects.values[:1], rects.y[:1], rects.x[:1]), cost)
+    engine.logits(rect.y.new_zeros(1), rect, cost)
     whole = engine.cost_per_image
-    ratio = cost.total(ELEMENT_MACS) / whole.total(ELEMENT_MACS) if whole.total(ELEMENT_MACS) > 0 else math.inf
+    whole_total = whole.total(ELEMENT_MACS)
+    ratio = cost.total(ELEMENT_MACS) / whole_total if whole_total > 0 else math.inf
     if incremental is True:
         evaluation = Evaluation("incremental", "incremental=True", ratio)
     else:
