@@ -328,3 +328,37 @@ def test_inplace_op_after_a_view_function_is_safe():
     common = {"target": [0, 2], "method": "occlusion", "score": "logit", "window": 4, "stride": 4}
     torch.testing.assert_close(attribute(model, x, incremental=True, **common),
                                attribute(model, x, incremental=False, **common), rtol=1e-10, atol=1e-12)
+
+
+class _PatchAttention(nn.Module):
+    """Patch embedding, self-attention over the patches, a matrix product, a linear head."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 8, stride=8)
+        self.attention = nn.MultiheadAttention(dim, 2, batch_first=True)
+        self.mix = nn.Parameter(torch.randn(dim, dim))
+        self.head = nn.Linear(dim, 5)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)  # (N, 4, dim)
+        attended = self.attention(tokens, tokens, tokens)[0]
+        return self.head(torch.matmul(attended, self.mix).mean(1))
+
+
+def test_cost_counts_attention_and_matrix_products_in_closed_form():
+    """Multi-head attention counts its four projections and its two token-by-token products;
+    ``torch.matmul`` and the linear head their inner dimension per output element."""
+    torch.manual_seed(0)
+    model = _PatchAttention().double().eval()
+    engine, why = incremental_engine(model)
+    assert engine is not None, why
+    x = torch.rand(3, 3, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        engine.prepare(x, model(x))
+    dim, tokens = 8, 4
+    embed = dim * 2 * 2 * 3 * 8 * 8
+    attention = tokens * (4 * dim * dim + 2 * tokens * dim)
+    matmul = tokens * dim * dim
+    head = 5 * dim
+    assert engine.cost_per_image.macs == embed + attention + matmul + head
